@@ -1,0 +1,187 @@
+"""Hub configuration: broker, database, HTTP, and the sites with their rooms, nodes and screens.
+
+Sites, rooms, nodes and screens are configuration (an installer writes them once, they change
+with the building); members, credentials and moments are data (they live in the database).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from vivant.config_file import StrictModel
+from vivant.mqtt import MqttSettings
+from vivant.wire.topics import check_node_id, check_segment, check_site_id
+
+
+class RoomKind(StrEnum):
+    """What a room is for; insights compare desk rooms with community rooms."""
+
+    DESK = "desk"
+    COMMUNITY = "community"
+    MEETING = "meeting"
+    LOBBY = "lobby"
+    PHONE_BOOTH = "phone_booth"
+
+
+class Language(StrEnum):
+    """Languages of the user interface (French first)."""
+
+    FR = "fr"
+    EN = "en"
+
+
+class RoomSettings(StrictModel):
+    """One room (zone) of a site."""
+
+    id: str = Field(description="Topic-safe id, e.g. cuisine.")
+    name: str = Field(min_length=1, max_length=80, description="Name shown to people.")
+    kind: RoomKind = Field(description="desk, community, meeting, lobby or phone_booth.")
+    capacity: int | None = Field(default=None, ge=1, le=10_000, description="Seats or people.")
+
+    @field_validator("id")
+    @classmethod
+    def _segment(cls, value: str) -> str:
+        return check_segment(value, "room id")
+
+
+class NodeSettings(StrictModel):
+    """An edge node allowed to publish for this site."""
+
+    id: str = Field(description="Node id, as in the node's own configuration.")
+    rooms: list[str] = Field(min_length=1, description="Rooms this node may report for.")
+
+    @field_validator("id")
+    @classmethod
+    def _node_id(cls, value: str) -> str:
+        return check_node_id(value)
+
+
+class ScreenSettings(StrictModel):
+    """A lobby screen of this site."""
+
+    id: str = Field(description="Screen id used in its URL: /screens/<site>/<screen>.")
+    name: str = Field(default="", max_length=80, description="Where the screen hangs.")
+    language: Language = Field(default=Language.FR, description="fr (default) or en.")
+
+    @field_validator("id")
+    @classmethod
+    def _segment(cls, value: str) -> str:
+        return check_segment(value, "screen id")
+
+
+class SiteSettings(StrictModel):
+    """One coworking space."""
+
+    id: str = Field(description="Topic-safe id, e.g. ekilibre.")
+    name: str = Field(min_length=1, max_length=80, description="Name shown to people.")
+    timezone: str = Field(default="Europe/Paris", description="IANA time zone of the site.")
+    rooms: list[RoomSettings] = Field(min_length=1)
+    nodes: list[NodeSettings] = Field(default_factory=list)
+    screens: list[ScreenSettings] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _site_id(cls, value: str) -> str:
+        return check_site_id(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteSettings:
+        room_ids = [r.id for r in self.rooms]
+        _unique(room_ids, "room")
+        _unique([n.id for n in self.nodes], "node")
+        _unique([s.id for s in self.screens], "screen")
+        for node in self.nodes:
+            for room in node.rooms:
+                if room not in room_ids:
+                    raise ValueError(f"node {node.id!r} serves unknown room {room!r}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone."""
+        return ZoneInfo(self.timezone)
+
+    def room(self, room_id: str) -> RoomSettings | None:
+        """The room with this id, if any."""
+        return next((r for r in self.rooms if r.id == room_id), None)
+
+    def node(self, node_id: str) -> NodeSettings | None:
+        """The node with this id, if any."""
+        return next((n for n in self.nodes if n.id == node_id), None)
+
+    def screen(self, screen_id: str) -> ScreenSettings | None:
+        """The screen with this id, if any."""
+        return next((s for s in self.screens if s.id == screen_id), None)
+
+
+def _unique(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"duplicate {what} id {item!r}")
+        seen.add(item)
+
+
+class DatabaseSettings(StrictModel):
+    """Where the hub keeps its data."""
+
+    url: str = Field(
+        default="sqlite:///vivant.db",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db.",
+    )
+    migrate_on_start: bool = Field(default=True, description="Run Alembic upgrades at start.")
+
+
+class HttpSettings(StrictModel):
+    """The hub's web server."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class IngestSettings(StrictModel):
+    """Ingest pipeline bounds."""
+
+    queue_size: int = Field(
+        default=10_000, ge=10, description="Bounded queue between MQTT and the engine."
+    )
+    batch_size: int = Field(
+        default=500, ge=1, description="Messages applied per transaction at most."
+    )
+    dedup_window_h: float = Field(
+        default=72, gt=0, description="How long (node, id) pairs are remembered."
+    )
+
+
+class HubConfig(StrictModel):
+    """Everything the hub reads from its YAML file."""
+
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    greeting_seconds: float = Field(
+        default=8, gt=0, le=120, description="How long a greeting card shows."
+    )
+    sites: list[SiteSettings] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_sites(self) -> HubConfig:
+        _unique([s.id for s in self.sites], "site")
+        return self
+
+    def site(self, site_id: str) -> SiteSettings | None:
+        """The site with this id, if any."""
+        return next((s for s in self.sites if s.id == site_id), None)

@@ -1,0 +1,1 @@
+"""Relational storage of the hub (SQLAlchemy 2, Alembic migrations; SQLite or PostgreSQL)."""

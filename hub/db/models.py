@@ -1,0 +1,257 @@
+"""Tables of the hub. One class per concept; names from the domain.
+
+Sites, rooms and nodes mirror the configuration (synchronised at start) so that data rows can
+refer to them. Times are aware UTC (:class:`~hub.db.types.UtcDateTime`); a site's time zone is
+applied only when something is shown to a person.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from hub.db.types import UtcDateTime
+
+# Explicit constraint names: Alembic needs them to alter constraints on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Consent(StrEnum):
+    """What a member allowed. No row, no permission: the default is the least."""
+
+    STAFF_VISIBLE = "staff_visible"  # staff may see that I am on site
+    SCREEN_DISPLAY = "screen_display"  # lobby screens may show my first name
+    ROOM_LOCATION = "room_location"  # room-level location and dwell may be kept
+    MESSAGES = "messages"  # I accept nudges by message
+    INSIGHTS = "insights"  # individual insights about me may be shown to community managers
+
+
+class CredentialKind(StrEnum):
+    """What identifies a member at the edge."""
+
+    BADGE = "badge"
+    BLE_TAG = "ble_tag"
+
+
+class PresenceSource(StrEnum):
+    """What opened or closed a presence session."""
+
+    BADGE = "badge"
+    BLE = "ble"
+    STAFF = "staff"
+    CUTOFF = "cutoff"
+
+
+class TapOutcome(StrEnum):
+    """What the hub made of a badge tap."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"
+
+
+class MomentKind(StrEnum):
+    """Kinds of community moments."""
+
+    BREAKFAST = "breakfast"
+    LUNCH = "lunch"
+    WORKSHOP = "workshop"
+    TALK = "talk"
+    AFTERWORK = "afterwork"
+    SPORT = "sport"
+    OTHER = "other"
+
+
+class Site(Base):
+    """A coworking space (mirrors the configuration)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    timezone: Mapped[str] = mapped_column(String(64))
+
+
+class Room(Base):
+    """A room (zone) of a site (mirrors the configuration)."""
+
+    __tablename__ = "rooms"
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+
+
+class Node(Base):
+    """An edge node and its last known health."""
+
+    __tablename__ = "nodes"
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    telemetry: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class Member(Base):
+    """A person with a membership at one or more sites."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str | None] = mapped_column(String(80))
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    external_ref: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    consents: Mapped[list[MemberConsent]] = relationship(
+        back_populates="member", cascade="all, delete-orphan", lazy="selectin"
+    )
+    credentials: Mapped[list[Credential]] = relationship(
+        back_populates="member", cascade="all, delete-orphan"
+    )
+
+    def allows(self, consent: Consent) -> bool:
+        """Whether the member granted *consent*."""
+        return any(c.scope == consent.value for c in self.consents)
+
+
+class MemberConsent(Base):
+    """One permission a member granted; withdrawing it deletes the row."""
+
+    __tablename__ = "member_consents"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    member: Mapped[Member] = relationship(back_populates="consents")
+
+
+class Credential(Base):
+    """A badge credential (HMAC of its UID, never the UID) or a BLE tag id of a member."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    member: Mapped[Member] = relationship(back_populates="credentials")
+
+
+class PresenceSession(Base):
+    """A member on site: from arrival to departure, with what saw each end."""
+
+    __tablename__ = "presence_sessions"
+    __table_args__ = (Index("ix_presence_open", "site_id", "departed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    arrived_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    arrival_source: Mapped[str] = mapped_column(String(16))
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    departed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    departure_source: Mapped[str | None] = mapped_column(String(16))
+
+
+class BadgeTap(Base):
+    """The badge log: every accepted badge message (kept for a limited time, see retention)."""
+
+    __tablename__ = "badge_taps"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
+        ),
+        Index("ix_badge_taps_site_observed", "site_id", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    node_id: Mapped[str] = mapped_column(String(64))
+    room_id: Mapped[str] = mapped_column(String(64))
+    reader: Mapped[str] = mapped_column(String(64))
+    msg_id: Mapped[str] = mapped_column(String(64))
+    credential: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(16))
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SeenMessage(Base):
+    """(node, id) pairs already applied, so a QoS 1 redelivery is never applied twice."""
+
+    __tablename__ = "seen_messages"
+    __table_args__ = (Index("ix_seen_messages_seen_at", "seen_at"),)
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Moment(Base):
+    """A community moment at a site and room."""
+
+    __tablename__ = "moments"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
+        ),
+        Index("ix_moments_site_starts", "site_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    room_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

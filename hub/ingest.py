@@ -1,0 +1,243 @@
+"""From MQTT messages to state: authorise, validate, deduplicate, apply, acknowledge.
+
+The engine takes messages from the bounded queue in batches and applies each batch in one
+transaction in a worker thread (the event loop keeps serving screens). Only after the commit are
+the QoS 1 messages acknowledged and the effects (greetings, reader feedback) sent. If the database
+is unreachable the batch is retried with backoff, never acknowledged meanwhile, so nothing the
+hub acknowledged is ever lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.broadcast import Broadcaster, ScreenEvent
+from hub.config import HubConfig
+from hub.db.models import Node, SeenMessage
+from hub.greeting import Greeting, greeting_for
+from hub.metrics import HubMetrics, LogLimiter
+from hub.moments import nearby, todays_moments
+from hub.mqtt_link import Inbound
+from hub.presence import apply_badge, ms_to_datetime
+from vivant.wire.codec import decode_edge, decode_status, encode
+from vivant.wire.errors import Rejected, RejectReason
+from vivant.wire.payloads import Badge, Feedback, FeedbackCommand, Telemetry
+from vivant.wire.topics import EdgeKind, HubKind, NodeTopic, TopicError, Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Effects:
+    """What a committed batch must do outside the database."""
+
+    greetings: list[Greeting] = field(default_factory=list)
+    publishes: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class Ingestor:
+    """Consumes the ingest queue and applies messages to the database."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        sessions: sessionmaker[Session],
+        queue: asyncio.Queue[Inbound],
+        broadcaster: Broadcaster,
+        metrics: HubMetrics,
+        *,
+        ack: Callable[[list[Inbound]], None],
+        publish: Callable[[str, bytes], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.topics = Topics(config.mqtt.topic_root)
+        self._sessions = sessions
+        self._queue = queue
+        self._broadcaster = broadcaster
+        self._metrics = metrics
+        self._ack = ack
+        self._publish = publish
+        self._clock = clock
+        self._limiter = LogLimiter(log)
+        self._nodes = {(s.id, n.id): n for s in config.sites for n in s.nodes}
+        self._command_seq = 0
+        self.applied = 0
+
+    async def run(self) -> None:
+        """Consume forever (until cancelled)."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.config.ingest.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._metrics.queue_depth.set(self._queue.qsize())
+            effects = await self._apply_with_retry(batch)
+            self._ack(batch)
+            self._emit(effects)
+
+    async def _apply_with_retry(self, batch: list[Inbound]) -> Effects:
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(self.apply, batch)
+            except OperationalError as error:
+                log.error("database unavailable (%s); retrying in %.1f s", error.orig, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    def apply(self, batch: list[Inbound]) -> Effects:
+        """Apply a batch in one transaction; on an unexpected error, isolate the culprit."""
+        try:
+            return self._apply_in_transaction(batch)
+        except OperationalError:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                log.exception("failed to apply a message on %s; dropped", batch[0].topic)
+                self._metrics.failures.inc()
+                return Effects()
+            merged = Effects()
+            for message in batch:
+                one = self.apply([message])
+                merged.greetings += one.greetings
+                merged.publishes += one.publishes
+            return merged
+
+    def _apply_in_transaction(self, batch: list[Inbound]) -> Effects:
+        effects = Effects()
+        seen: set[tuple[str, str, str]] = set()
+        with self._sessions.begin() as session:
+            for message in batch:
+                self._metrics.received.inc()
+                try:
+                    self._apply_one(session, message, seen, effects)
+                except Rejected as rejected:
+                    self._metrics.rejected.labels(reason=rejected.reason.value).inc()
+                    self._limiter.warning(
+                        rejected.reason.value, "rejected %s: %s", message.topic, rejected.detail
+                    )
+        now = time.monotonic()
+        for message in batch:
+            self._metrics.apply_latency.observe(now - message.received_mono)
+        self.applied += len(batch)
+        return effects
+
+    def _apply_one(
+        self,
+        session: Session,
+        message: Inbound,
+        seen: set[tuple[str, str, str]],
+        effects: Effects,
+    ) -> None:
+        try:
+            parsed = self.topics.parse(message.topic)
+        except TopicError as error:
+            raise Rejected(RejectReason.UNKNOWN_TOPIC, str(error)) from None
+        if not isinstance(parsed, NodeTopic) or isinstance(parsed.kind, HubKind):
+            return  # the hub's own publications (status, occupancy, config, command)
+        node_settings = self._nodes.get((parsed.site, parsed.node))
+        if node_settings is None:
+            raise Rejected(
+                RejectReason.UNKNOWN_NODE,
+                f"node {parsed.node!r} is not registered at {parsed.site!r}",
+            )
+        received = datetime.fromtimestamp(message.received_at, tz=UTC)
+        if parsed.kind is EdgeKind.STATUS:
+            self._node_status(session, parsed, decode_status(message.payload).value, received)
+            self._metrics.accepted.labels(kind=parsed.kind.value).inc()
+            return
+        payload = decode_edge(parsed.kind, message.payload)
+        if isinstance(payload, Telemetry):
+            self._node_telemetry(session, parsed, payload, received)
+            self._metrics.accepted.labels(kind=parsed.kind.value).inc()
+            return
+        if payload.room not in node_settings.rooms:
+            raise Rejected(
+                RejectReason.ROOM_MISMATCH,
+                f"node {parsed.node!r} does not serve room {payload.room!r}",
+            )
+        key = (parsed.site, parsed.node, payload.id)
+        if key in seen or session.get(SeenMessage, key) is not None:
+            self._metrics.duplicates.inc()
+            return
+        seen.add(key)
+        session.add(SeenMessage(site_id=key[0], node_id=key[1], msg_id=key[2], seen_at=received))
+        self._metrics.accepted.labels(kind=parsed.kind.value).inc()
+        self._node_seen(session, parsed, received)
+        if isinstance(payload, Badge):
+            self._badge(session, parsed, payload, received, effects)
+        # BLE windows and sensor readings are validated and deduplicated here; the presence and
+        # occupancy engine (its own issue) turns them into room location and occupancy.
+
+    def _badge(
+        self, session: Session, topic: NodeTopic, badge: Badge, received: datetime, effects: Effects
+    ) -> None:
+        result = apply_badge(session, topic.site, topic.node, badge, received)
+        self._command_seq += 1
+        feedback = FeedbackCommand(
+            action="feedback",
+            id=f"fb{int(time.time() * 1000):x}{self._command_seq:x}",
+            ts=int(received.timestamp() * 1000),
+            reader=badge.reader,
+            badge_id=badge.id,
+            result=Feedback(result.outcome.value),
+        )
+        effects.publishes.append(
+            (self.topics.node(topic.site, topic.node, HubKind.COMMAND), encode(feedback))
+        )
+        site = self.config.site(topic.site)
+        if result.member is None or site is None:
+            return
+        observed = ms_to_datetime(badge.ts)
+        # Greet for the moments around the time of the tap, not of its (maybe late) arrival.
+        moments = nearby(todays_moments(session, site, observed), observed)
+        effects.greetings.append(greeting_for(site.id, result.member, observed, moments))
+
+    def _node_row(self, session: Session, topic: NodeTopic) -> Node:
+        node = session.get(Node, (topic.site, topic.node))
+        if node is None:
+            node = Node(site_id=topic.site, id=topic.node, status="unknown")
+            session.add(node)
+        return node
+
+    def _node_seen(self, session: Session, topic: NodeTopic, at: datetime) -> None:
+        node = self._node_row(session, topic)
+        node.last_seen_at = at
+
+    def _node_status(self, session: Session, topic: NodeTopic, status: str, at: datetime) -> None:
+        node = self._node_row(session, topic)
+        if node.status != status:
+            node.status = status
+            node.status_changed_at = at
+            log.info("node %s/%s is %s", topic.site, topic.node, status)
+        node.last_seen_at = at
+
+    def _node_telemetry(
+        self, session: Session, topic: NodeTopic, telemetry: Telemetry, at: datetime
+    ) -> None:
+        node = self._node_row(session, topic)
+        node.telemetry = telemetry.model_dump(mode="json", exclude_none=True)
+        node.last_seen_at = at
+
+    def _emit(self, effects: Effects) -> None:
+        for topic, payload in effects.publishes:
+            self._publish(topic, payload)
+        for greeting in effects.greetings:
+            self._metrics.greetings.inc()
+            self._broadcaster.publish(greeting.site_id, ScreenEvent("greeting", greeting))
+
+    def prune_seen(self) -> int:
+        """Forget (node, id) pairs older than the deduplication window."""
+        cutoff = self._clock() - timedelta(hours=self.config.ingest.dedup_window_h)
+        with self._sessions.begin() as session:
+            result = session.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,89 @@
+"""What the hub counts, exposed at ``/metrics`` in Prometheus text format.
+
+Each hub instance has its own registry (no global state), so several hubs can live in one
+process (the tests, the demo) without their counters mixing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from vivant.wire.errors import RejectReason
+
+
+class HubMetrics:
+    """The hub's counters, gauges and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.received = Counter(
+            "vivant_messages_received", "MQTT messages received.", registry=self.registry
+        )
+        self.accepted = Counter(
+            "vivant_messages_accepted",
+            "Messages applied, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "vivant_messages_rejected",
+            "Messages rejected, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "vivant_ingest_failures",
+            "Messages dropped because applying them raised an unexpected error (a bug).",
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "vivant_messages_duplicate", "Redelivered messages dropped.", registry=self.registry
+        )
+        self.queue_depth = Gauge(
+            "vivant_ingest_queue_depth", "Messages waiting to be applied.", registry=self.registry
+        )
+        self.apply_latency = Histogram(
+            "vivant_ingest_latency_seconds",
+            "From reception to commit.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.greetings = Counter(
+            "vivant_greetings", "Greetings pushed to lobby screens.", registry=self.registry
+        )
+        self.screen_clients = Gauge(
+            "vivant_screen_clients", "Lobby screens connected.", registry=self.registry
+        )
+        for reason in RejectReason:
+            self.rejected.labels(reason=reason.value)
+
+
+class LogLimiter:
+    """Logs the first few events of a kind per period, then one summary: no flooding."""
+
+    def __init__(self, logger: logging.Logger, per_period: int = 5, period_s: float = 60.0) -> None:
+        self._log = logger
+        self._per_period = per_period
+        self._period_s = period_s
+        self._window: dict[str, tuple[float, int]] = {}
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        """Log a warning unless *key* already logged its share in this period."""
+        now = time.monotonic()
+        start, count = self._window.get(key, (now, 0))
+        if now - start >= self._period_s:
+            if count > self._per_period:
+                self._log.warning(
+                    "%d more %s messages in the last %.0f s",
+                    count - self._per_period,
+                    key,
+                    now - start,
+                )
+            start, count = now, 0
+        count += 1
+        self._window[key] = (start, count)
+        if count <= self._per_period:
+            self._log.warning(message, *args)

@@ -1,0 +1,149 @@
+"""The hub's MQTT connection: status and Last Will, subscription, manual acknowledgements.
+
+The paho network thread only hands each message to the ingest queue; it never touches the
+database. Acknowledgements are manual (``manual_ack_set``): a QoS 1 message is acknowledged to the
+broker only after the batch that holds it is committed, so a hub killed at any moment loses
+nothing it had acknowledged: the broker redelivers the rest, and deduplication by (node, id)
+drops what had been applied but not yet acknowledged.
+
+When the queue is full the network thread waits: the broker stops sending once its in-flight
+window for the hub is used up. That is the back-pressure; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from vivant.mqtt import MqttSettings, new_client
+from vivant.wire.payloads import Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message as received, before any validation."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    retain: bool
+    received_at: float  # time.time()
+    received_mono: float  # time.monotonic(), for latency
+
+
+class HubMqtt:
+    """Connects the hub to the broker and feeds an asyncio queue."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        queue: asyncio.Queue[Inbound],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        client_id: str = "vivant-hub",
+        on_received: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = settings.topics
+        self._queue = queue
+        self._loop = loop
+        self._on_received = on_received
+        self._stopping = threading.Event()
+        self.connected = threading.Event()
+        self._client = new_client(settings, client_id, clean_session=False)
+        self._client.manual_ack_set(True)
+        self._client.max_inflight_messages_set(200)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.will_set(self.topics.hub_status, Status.OFFLINE.value, qos=1, retain=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects by itself after a drop."""
+        self._client.connect_async(
+            self.settings.host, self.settings.port, self.settings.keepalive_s
+        )
+        self._client.loop_start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Publish ``offline`` (the broker sends no Will on a clean disconnect) and disconnect."""
+        self._stopping.set()
+        if self._client.is_connected():
+            info = self._client.publish(
+                self.topics.hub_status, Status.OFFLINE.value, qos=1, retain=True
+            )
+            deadline = time.monotonic() + timeout
+            while (
+                not info.is_published()
+                and time.monotonic() < deadline
+                and self._client.is_connected()
+            ):
+                time.sleep(0.01)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish from any thread (paho queues it while disconnected)."""
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def ack(self, messages: list[Inbound]) -> None:
+        """Acknowledge QoS 1 messages once they are committed."""
+        for message in messages:
+            if message.qos > 0:
+                self._client.ack(message.mid, message.qos)
+
+    # paho callbacks: run in paho's network thread.
+    def _on_connect(
+        self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the hub: %s", reason)
+            return
+        log.info("hub connected to %s:%s", self.settings.host, self.settings.port)
+        client.publish(self.topics.hub_status, Status.ONLINE.value, qos=1, retain=True)
+        client.subscribe(self.topics.everything, qos=1)
+        self.connected.set()
+
+    def _on_disconnect(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("hub lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        item = Inbound(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            qos=message.qos,
+            mid=message.mid,
+            retain=bool(message.retain),
+            received_at=time.time(),
+            received_mono=time.monotonic(),
+        )
+        if self._on_received is not None:
+            self._on_received()
+        # asyncio.Queue is not thread-safe: hand the item to the event loop and wait while the
+        # queue is full (back-pressure) unless the hub is stopping.
+        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        while not self._stopping.is_set():
+            try:
+                future.result(timeout=0.5)
+                return
+            except TimeoutError:
+                continue
+        future.cancel()

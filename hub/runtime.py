@@ -1,0 +1,94 @@
+"""The running hub: database, MQTT link, ingest engine and screen fan-out, started and stopped
+together (by the web application's lifespan, or by the demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from hub.broadcast import Broadcaster
+from hub.config import HubConfig
+from hub.db.engine import make_engine, make_sessionmaker
+from hub.db.migrate import current_revision, head_revision, upgrade
+from hub.ingest import Ingestor
+from hub.metrics import HubMetrics
+from hub.mqtt_link import HubMqtt, Inbound
+from hub.sites import sync_sites
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL_S = 600.0
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is older than this version of Vivant and migrations are off."""
+
+
+class HubRuntime:
+    """Everything the hub runs besides the web pages."""
+
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.metrics = HubMetrics()
+        self.broadcaster = Broadcaster()
+        self.engine = make_engine(config.database.url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.boot_id = uuid.uuid4().hex
+        self.mqtt: HubMqtt | None = None
+        self.ingestor: Ingestor | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Prepare the database, connect to the broker and start consuming."""
+        await asyncio.to_thread(self._prepare_database)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Inbound] = asyncio.Queue(self.config.ingest.queue_size)
+        self.mqtt = HubMqtt(self.config.mqtt, queue, loop)
+        mqtt = self.mqtt
+        self.ingestor = Ingestor(
+            self.config,
+            self.sessions,
+            queue,
+            self.broadcaster,
+            self.metrics,
+            ack=mqtt.ack,
+            publish=lambda topic, payload: mqtt.publish(topic, payload, qos=1),
+        )
+        self._tasks = [
+            asyncio.create_task(self.ingestor.run(), name="vivant-ingest"),
+            asyncio.create_task(self._housekeeping(), name="vivant-housekeeping"),
+        ]
+        mqtt.start()
+        log.info("hub started (%d sites)", len(self.config.sites))
+
+    def _prepare_database(self) -> None:
+        if self.config.database.migrate_on_start:
+            upgrade(self.engine)
+        elif current_revision(self.engine) != head_revision(self.engine):
+            raise SchemaOutOfDate("database schema is not up to date: run `vivant hub migrate`")
+        with self.sessions.begin() as session:
+            sync_sites(session, self.config)
+
+    async def _housekeeping(self) -> None:
+        assert self.ingestor is not None
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+            try:
+                pruned = await asyncio.to_thread(self.ingestor.prune_seen)
+                log.debug("forgot %d old message ids", pruned)
+            except Exception:
+                log.exception("housekeeping failed; will try again")
+
+    async def stop(self) -> None:
+        """Disconnect cleanly (offline status), stop consuming, close the database."""
+        if self.mqtt is not None:
+            await asyncio.to_thread(self.mqtt.stop)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self.engine.dispose()

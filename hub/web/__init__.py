@@ -1,0 +1,1 @@
+"""The hub's web application: lobby screens, metrics, health (staff pages come later)."""

@@ -1,0 +1,49 @@
+"""The FastAPI application and its lifespan (which runs the hub)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hub.config import HubConfig
+from hub.runtime import HubRuntime
+from hub.web import screens
+from vivant import __version__
+
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(config: HubConfig) -> FastAPI:
+    """Build the application; the hub runtime starts and stops with it."""
+    runtime = HubRuntime(config)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="Vivant hub", version=__version__, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(screens.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        runtime.metrics.screen_clients.set(runtime.broadcaster.clients())
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, object]:
+        """Liveness and broker connection."""
+        connected = runtime.mqtt is not None and runtime.mqtt.connected.is_set()
+        return {"status": "ok", "version": __version__, "mqtt_connected": connected}
+
+    return app

@@ -1,0 +1,120 @@
+"""Real Mosquitto brokers for tests: the machine's one, or a private one the test controls.
+
+A private broker runs on a free port with its own config and persistence directory, so a test can
+stop it, restart it or change its configuration without disturbing anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYSTEM_HOST = "127.0.0.1"
+SYSTEM_PORT = 1883
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on *host*:*port*."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
+            time.sleep(0.05)
+
+
+def mosquitto_binary() -> str:
+    """Path of the mosquitto executable, or a clear failure."""
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise RuntimeError("mosquitto is not installed: run the README test command (it installs it)")
+
+
+@dataclass
+class PrivateBroker:
+    """A mosquitto process on a free port, with persistence so sessions survive a restart."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    extra_config: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``mqtt://127.0.0.1:<port>``."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            # Run as the current user: mosquitto started as root otherwise switches to the
+            # `mosquitto` user, which cannot write the test's private directory.
+            f"user {getpass.getuser()}\n"
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            f"log_dest file {self.workdir}/mosquitto.log\n"
+            "max_queued_messages 100000\n"
+            f"{self.extra_config}\n",
+            encoding="utf-8",
+        )
+        return conf
+
+    def start(self) -> None:
+        """Start (or start again) the broker and wait until it accepts connections."""
+        assert self.process is None, "broker already running"
+        conf = self._write_config()
+        self.process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        """Stop cleanly (SIGTERM): mosquitto saves its persistence file on the way out."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        """Stop, then start on the same port with the same persistence."""
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def private_broker(workdir: Path, extra_config: str = "") -> Iterator[PrivateBroker]:
+    """Context manager around :class:`PrivateBroker`."""
+    broker = PrivateBroker(workdir=workdir, extra_config=extra_config)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

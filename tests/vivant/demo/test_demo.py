@@ -1,0 +1,87 @@
+"""The README's promise: `vivant demo` runs, and its mosquitto_pub example greets Camille."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.mosquitto import free_port
+from tests.support.sse import SseClient
+
+ROOT = Path(__file__).resolve().parents[3]
+VIVANT = Path(sys.executable).with_name("vivant")
+
+
+def readme_tap_command() -> str:
+    """The shell command under the `<!-- tap-example -->` marker of README.md."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- tap-example -->\s*```sh\n(.*?)```", text, re.S)
+    assert match, "README.md lost its tap example"
+    return match.group(1).strip()
+
+
+def test_readme_tap_example_targets_the_demo_defaults() -> None:
+    command = readme_tap_command()
+    assert command.startswith("mosquitto_pub -h 127.0.0.1 -p 1884 ")
+    assert "vivant/v1/ekilibre/entree/badge" in command
+
+
+async def test_demo_runs_and_readme_tap_greets_camille(tmp_path: Path) -> None:
+    http_port, mqtt_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [
+            str(VIVANT),
+            "demo",
+            "--port",
+            str(http_port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--data",
+            str(tmp_path / "demo"),
+            "--tap-every",
+            "3600",
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("Ctrl-C stops everything" in line for line in output):
+            assert time.monotonic() < deadline, "".join(output)
+            line = await asyncio.to_thread(process.stdout.readline)
+            assert line, "demo exited early:\n" + "".join(output)
+            output.append(line)
+        banner = ""
+        while "Tap a badge by hand" not in banner:
+            banner += await asyncio.to_thread(process.stdout.readline)
+        for site in ("ekilibre", "un-bureau-et-plus", "rooftop-viry"):
+            assert f"http://127.0.0.1:{http_port}/screens/{site}/hall" in banner
+        assert f"mqtt://127.0.0.1:{mqtt_port}" in "".join(output) + banner
+
+        screen = f"http://127.0.0.1:{http_port}/screens/ekilibre/hall/events"
+        async with SseClient(screen).open() as sse:
+            command = readme_tap_command().replace("-p 1884", f"-p {mqtt_port}")
+            subprocess.run(["bash", "-c", command], check=True, timeout=10)
+            greeting = (await sse.next("greeting", within=5)).json()
+        assert greeting["title"] == "Bonjour Camille !"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            rest, _ = await asyncio.to_thread(process.communicate, timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("the demo did not stop on Ctrl-C")
+    assert process.returncode == 0, rest
+    assert "Traceback" not in rest, rest
