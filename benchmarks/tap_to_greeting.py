@@ -98,12 +98,24 @@ async def hub_hop(broker: str, count: int, workdir: Path) -> list[float]:
                 consents=[Consent.SCREEN_DISPLAY],
                 badges=[credential_for(KEY, UID)],
             )
-            add_moment(session, config.sites[0], room_id="cuisine", title="Petit-déjeuner", kind="breakfast",
-                       starts_at=now + timedelta(minutes=5), ends_at=now + timedelta(minutes=65))  # fmt: skip
+            add_moment(
+                session,
+                config.sites[0],
+                room_id="cuisine",
+                title="Petit-déjeuner",
+                kind="breakfast",
+                starts_at=now + timedelta(minutes=5),
+                ends_at=now + timedelta(minutes=65),
+            )
         async with SseClient(f"{hub.screen_url}/events").open() as sse:
             for index in range(count):
-                body = {"id": f"b{index}", "ts": int(time.time() * 1000), "room": "accueil",
-                        "reader": "porte", "credential": credential_for(KEY, UID)}  # fmt: skip
+                body = {
+                    "id": f"b{index}",
+                    "ts": int(time.time() * 1000),
+                    "room": "accueil",
+                    "reader": "porte",
+                    "credential": credential_for(KEY, UID),
+                }
                 started = time.perf_counter()
                 publisher.publish(f"{root}/{SITE}/{NODE}/badge", json.dumps(body), qos=1)
                 await sse.next("greeting", within=5)
@@ -129,11 +141,11 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as workdir:
         hub = asyncio.run(hub_hop(args.broker, args.taps, Path(workdir)))
-    print(f"taps: {len(hub)} through the hub, {len(raw)} raw")  # noqa: T201
-    print(f"raw MQTT publish → subscribe   {percentiles(raw)}")  # noqa: T201
-    print(f"badge publish → SSE greeting   {percentiles(hub)}")  # noqa: T201
+    print(f"taps: {len(hub)} through the hub, {len(raw)} raw")
+    print(f"raw MQTT publish → subscribe   {percentiles(raw)}")
+    print(f"badge publish → SSE greeting   {percentiles(hub)}")
     added = statistics.median(hub) - statistics.median(raw)
-    print(f"hub adds at p50: {added * 1000:.2f} ms")  # noqa: T201
+    print(f"hub adds at p50: {added * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,11 @@ class EdgeAgent:
         probes: HostProbes | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Prepare the agent; *readers* (by reader id) replace the configured backends."""
+        """Prepare the agent; *readers* (by reader id) replace the configured backends.
+
+        Nothing is opened here; :meth:`run` opens the outbox and the link, and closes them and
+        every reader when it ends.
+        """
         self.config = config
         self._clock = clock
         self._probes = probes or HostProbes()
@@ -153,6 +157,7 @@ class EdgeAgent:
         if self._loop is not None:
             raise RuntimeError("an EdgeAgent runs once")
         self._loop = asyncio.get_running_loop()
+        self._started_at = self._monotonic()
         self._stop_event = asyncio.Event()
         if self._stop_requested:
             self._stop_event.set()
@@ -163,21 +168,26 @@ class EdgeAgent:
             max_messages=config.outbox.max_messages,
             max_age_h=config.outbox.max_age_h,
         )
-        link = MqttLink.from_config(
-            config,
-            outbox,
-            on_config=self._from_link(self._apply_config),
-            on_command=self._from_link(self._apply_command),
-            on_connection=self._from_link(self._connection_changed),
-        )
+        try:
+            link = MqttLink.from_config(
+                config,
+                outbox,
+                on_config=self._from_link(self._apply_config),
+                on_command=self._from_link(self._apply_command),
+                on_connection=self._from_link(self._connection_changed),
+            )
+        except BaseException:  # e.g. a TLS file that cannot be read
+            outbox.close()
+            raise
         self._outbox, self._link = outbox, link
         tasks: list[asyncio.Task[None]] = []
         log.info(
-            "edge agent %s/%s starting: %d reader(s), broker %s",
+            "edge agent %s/%s starting: %d reader(s), broker %s:%d",
             config.site,
             config.node,
             len(self.readers),
-            config.mqtt.url,
+            config.mqtt.host,
+            config.mqtt.port,
         )
         try:
             link.start()

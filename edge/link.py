@@ -371,8 +371,12 @@ class MqttLink:
         room = self._window - self._data_inflight
         if room <= 0:
             return
-        self._outbox_dirty = False
-        entries = self._outbox.pending(after_seq=self._cursor, limit=room)
+        self._outbox_dirty = False  # before reading, so a put made meanwhile is not missed
+        try:
+            entries = self._outbox.pending(after_seq=self._cursor, limit=room)
+        except BaseException:
+            self._outbox_dirty = True
+            raise
         for entry in entries:
             try:
                 info = self._client.publish(
@@ -386,7 +390,8 @@ class MqttLink:
                 continue
             self._cursor = entry.seq
             self._track(info.mid, entry.seq)
-            if not self._connected:
+            if not self._connected:  # lost inside publish(): paho keeps it for the resend
+                self._hold = True
                 return
         if len(entries) == room:
             self._outbox_dirty = True  # the window is full, not the outbox empty

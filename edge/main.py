@@ -66,7 +66,7 @@ def run(config_path: Path, simulate: bool = False) -> int:
         log.info("simulating %d badge reader(s)", len(config.badge_readers))
     try:
         asyncio.run(_serve(EdgeAgent(config, readers)))
-    except OutboxError as error:
+    except (OutboxError, OSError) as error:  # OSError: TLS files, an unwritable directory
         sys.stderr.write(f"{error}\n")
         return EXIT_FAILED
     return EXIT_OK

@@ -65,6 +65,7 @@ class LogLimiter:
     """Logs the first few events of a kind per period, then one summary: no flooding."""
 
     def __init__(self, logger: logging.Logger, per_period: int = 5, period_s: float = 60.0) -> None:
+        self._clock = time.monotonic
         self._log = logger
         self._per_period = per_period
         self._period_s = period_s
@@ -72,7 +73,7 @@ class LogLimiter:
 
     def warning(self, key: str, message: str, *args: object) -> None:
         """Log a warning unless *key* already logged its share in this period."""
-        now = time.monotonic()
+        now = self._clock()
         start, count = self._window.get(key, (now, 0))
         if now - start >= self._period_s:
             if count > self._per_period:

@@ -22,6 +22,7 @@ from hub.moments import add_moment
 from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub
 from tests.support.mosquitto import PrivateBroker
 from tests.support.sse import SseClient
+from tests.support.waiting import eventually
 from vivant.wire import credential_for
 
 KEY = "slice-test-credential-key"
@@ -96,6 +97,8 @@ async def test_badge_tap_greets_member_on_lobby_screen_within_one_second(
             reader.tap(CAMILLE)
             event = await sse.next("greeting", within=1.0)
             elapsed = time.monotonic() - started
+            # The reader is answered (LED / buzzer) through the hub's command topic.
+            await eventually(lambda: reader.feedback_log, what="reader feedback")
         greeting = event.json()
         assert greeting["title"] == "Bonjour Camille !"
         assert greeting["moments"][0]["title"] == "Petit-déjeuner des coworkers"
@@ -104,10 +107,6 @@ async def test_badge_tap_greets_member_on_lobby_screen_within_one_second(
         with hub.runtime.sessions() as session:
             presence = session.scalars(select(PresenceSession)).one()
         assert (presence.site_id, presence.arrival_source) == (SITE, "badge")
-        # The reader was answered (LED / buzzer) through the hub's command topic.
-        deadline = time.monotonic() + 2
-        while not reader.feedback_log and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
         assert [f.value for f in reader.feedback_log] == ["accepted"]
 
 
@@ -143,8 +142,6 @@ async def test_every_tap_reaches_hub_exactly_once_in_order_across_broker_restart
     assert len(taps) > 40
     sent = [(int(t.at.timestamp() * 1000), credential_for(KEY, t.uid)) for t in taps]
     received = [(int(r.observed_at.timestamp() * 1000), r.credential) for r in rows]
-    missing = [s for s in sent if s not in received]
-    print("sent", len(sent), "received", len(received), "missing idx", [sent.index(m) for m in missing])
     assert received == sent  # every tap, once, in order, with its original time
     assert len({r.msg_id for r in rows}) == len(rows)
 

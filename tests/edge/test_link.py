@@ -15,7 +15,7 @@ import paho.mqtt.publish as publish
 import pytest
 
 from edge.link import Backoff, MqttLink
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxEntry
 from tests.edge.conftest import NODE, SITE, Received, subscribed
 from tests.support.mosquitto import PrivateBroker
 from vivant.mqtt import MqttSettings
@@ -125,8 +125,9 @@ def test_online_on_connect_offline_on_clean_stop(
 ) -> None:
     harness = harness_factory(100)
     status = harness.topic(EdgeKind.STATUS)
-    harness.link.start()
-    assert harness.link.wait_connected(5)
+    with subscribed(broker.url, status) as live:
+        harness.link.start()
+        live.wait_for("/status", lambda m: len(m) == 1)
     with subscribed(broker.url, status) as late:  # joins after the fact: sees the retained value
         got = late.wait_for("/status", lambda m: len(m) == 1)
         assert got == [Received(status, b"online", retain=True)]
@@ -219,13 +220,17 @@ def test_state_is_retained_and_latest_wins(
     broker: PrivateBroker, harness_factory: Callable[[int], Harness]
 ) -> None:
     harness = harness_factory(100)
+    topic = harness.topic(EdgeKind.TELEMETRY)
     harness.link.publish_state(EdgeKind.TELEMETRY, b'{"n":1}')
     harness.link.publish_state(EdgeKind.TELEMETRY, b'{"n":2}')  # before connecting: replaces 1
-    harness.link.start()
-    assert harness.link.wait_connected(5)
-    with subscribed(broker.url, harness.topic(EdgeKind.TELEMETRY)) as sub:
-        got = sub.wait_for("/telemetry", lambda m: len(m) == 1)
-        assert got == [Received(harness.topic(EdgeKind.TELEMETRY), b'{"n":2}', retain=True)]
+    with subscribed(broker.url, topic) as live:
+        harness.link.start()
+        live.wait_for("/telemetry", lambda m: len(m) == 1)
+        time.sleep(0.1)
+        assert live.payloads("/telemetry") == [b'{"n":2}'], "only the latest was sent"
+    with subscribed(broker.url, topic) as late:
+        got = late.wait_for("/telemetry", lambda m: len(m) == 1)
+    assert got == [Received(topic, b'{"n":2}', retain=True)]
 
 
 def test_connects_once_the_broker_appears(
@@ -255,3 +260,23 @@ def test_stop_without_a_broker_is_quick(
     assert harness.outbox.depth() == 2, "kept for the next run"
     with contextlib.suppress(RuntimeError):
         broker.start()
+
+
+def test_an_error_in_the_link_is_survived(
+    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+) -> None:
+    harness = harness_factory(100)
+    real_pending = harness.outbox.pending
+    calls = []
+
+    def flaky(after_seq: int = 0, limit: int = 100) -> list[OutboxEntry]:
+        calls.append(after_seq)
+        if len(calls) == 1:
+            raise OSError("disk I/O error")
+        return real_pending(after_seq, limit)
+
+    harness.outbox.pending = flaky  # type: ignore[method-assign]
+    harness.put_badges(5)
+    harness.link.start()
+    wait(lambda: harness.outbox.depth() == 0)
+    assert harness.link.stats.acked == 5

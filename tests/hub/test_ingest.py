@@ -18,6 +18,7 @@ from hub.members import add_member
 from hub.moments import add_moment
 from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub
 from tests.support.sse import SseClient
+from tests.support.waiting import wait_until
 from vivant.wire import credential_for
 
 KEY = "test-site-key"
@@ -50,14 +51,6 @@ def rejected(hub: RunningHub, reason: str) -> float:
         "vivant_messages_rejected_total", {"reason": reason}
     )
     return value or 0.0
-
-
-def wait_until(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -180,7 +173,12 @@ async def test_unknown_badge_is_logged_and_answered_unknown(
 ) -> None:
     topic = f"{topic_root}/{SITE}/{NODE}/badge"
     send(system_broker_url, topic, json.dumps(badge_payload("u1", uid="DEADBEEF")))
-    wait_until(lambda: hub.runtime.ingestor is not None and hub.runtime.ingestor.applied >= 1)
+
+    def tap_logged() -> bool:
+        with hub.runtime.sessions() as session:
+            return session.scalar(select(func.count(BadgeTap.id))) == 1
+
+    wait_until(tap_logged, what="badge tap in the log")
     with hub.runtime.sessions() as session:
         tap = session.scalars(select(BadgeTap)).one()
         assert (tap.outcome, tap.member_id) == ("unknown", None)

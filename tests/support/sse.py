@@ -32,6 +32,7 @@ class SseClient:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.hello: dict[str, Any] = {}
 
     async def _read(self) -> None:
         async with (
@@ -64,7 +65,7 @@ class SseClient:
         """Connect, wait for the ``hello`` event, yield, disconnect."""
         self._task = asyncio.create_task(self._read())
         try:
-            await self.next("hello", within=10)
+            self.hello = (await self.next("hello", within=10)).json()
             yield self
         finally:
             self._task.cancel()

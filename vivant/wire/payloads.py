@@ -170,7 +170,7 @@ class Telemetry(_Payload):
     uptime_s: int = Field(ge=0, description="Seconds since the agent started.")
     outbox_depth: int = Field(ge=0, description="Messages waiting in the durable outbox.")
     dropped: int = Field(
-        ge=0, description="Messages dropped since start because the outbox was full."
+        ge=0, description="Messages dropped since start (outbox full, or kept too long)."
     )
     cpu_temp_c: float | None = Field(default=None, description="SoC temperature, °C, if known.")
     undervoltage: bool | None = Field(default=None, description="Power supply under-voltage seen.")

@@ -6,9 +6,7 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,52 +34,45 @@ def test_readme_tap_example_targets_the_demo_defaults() -> None:
 
 async def test_demo_runs_and_readme_tap_greets_camille(tmp_path: Path) -> None:
     http_port, mqtt_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            str(VIVANT),
-            "demo",
-            "--port",
-            str(http_port),
-            "--mqtt-port",
-            str(mqtt_port),
-            "--data",
-            str(tmp_path / "demo"),
-            "--tap-every",
-            "3600",
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    args = ["demo", "--port", str(http_port), "--mqtt-port", str(mqtt_port)]
+    args += ["--data", str(tmp_path / "demo"), "--tap-every", "3600"]
+    process = await asyncio.create_subprocess_exec(
+        str(VIVANT),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
-    output: list[str] = []
+    output = ""
     try:
-        deadline = time.monotonic() + 60
-        while not any("Ctrl-C stops everything" in line for line in output):
-            assert time.monotonic() < deadline, "".join(output)
-            line = await asyncio.to_thread(process.stdout.readline)
-            assert line, "demo exited early:\n" + "".join(output)
-            output.append(line)
-        banner = ""
-        while "Tap a badge by hand" not in banner:
-            banner += await asyncio.to_thread(process.stdout.readline)
+        async with asyncio.timeout(60):
+            while "Tap a badge by hand" not in output:
+                line = await process.stdout.readline()
+                assert line, "demo exited early:\n" + output
+                output += line.decode()
         for site in ("ekilibre", "un-bureau-et-plus", "rooftop-viry"):
-            assert f"http://127.0.0.1:{http_port}/screens/{site}/hall" in banner
-        assert f"mqtt://127.0.0.1:{mqtt_port}" in "".join(output) + banner
+            assert f"http://127.0.0.1:{http_port}/screens/{site}/hall" in output
+        assert f"MQTT broker : mqtt://127.0.0.1:{mqtt_port}" in output
 
         screen = f"http://127.0.0.1:{http_port}/screens/ekilibre/hall/events"
         async with SseClient(screen).open() as sse:
             command = readme_tap_command().replace("-p 1884", f"-p {mqtt_port}")
-            subprocess.run(["bash", "-c", command], check=True, timeout=10)
+            tap = await asyncio.create_subprocess_exec("bash", "-c", command)
+            assert await tap.wait() == 0
             greeting = (await sse.next("greeting", within=5)).json()
         assert greeting["title"] == "Bonjour Camille !"
     finally:
-        process.send_signal(signal.SIGINT)
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
         try:
-            rest, _ = await asyncio.to_thread(process.communicate, timeout=20)
-        except subprocess.TimeoutExpired:
+            async with asyncio.timeout(20):
+                rest = (await process.stdout.read()).decode()
+                await process.wait()
+        except TimeoutError:
             process.kill()
+            await process.wait()
             pytest.fail("the demo did not stop on Ctrl-C")
     assert process.returncode == 0, rest
+    assert "Stopping" in rest
     assert "Traceback" not in rest, rest
