@@ -18,7 +18,6 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.db.models import Consent
 from hub.members import add_member
-from hub.moments import add_moment
+from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, hub_config, running_hub
 from tests.support.sse import SseClient
 from vivant.wire import credential_for
@@ -90,7 +89,6 @@ async def hub_hop(broker: str, count: int, workdir: Path) -> list[float]:
     publisher.loop_start()
     latencies = []
     with running_hub(config) as hub:
-        now = datetime.now(UTC)
         with hub.runtime.sessions.begin() as session:
             add_member(
                 session,
@@ -98,15 +96,7 @@ async def hub_hop(broker: str, count: int, workdir: Path) -> list[float]:
                 consents=[Consent.SCREEN_DISPLAY],
                 badges=[credential_for(KEY, UID)],
             )
-            add_moment(
-                session,
-                config.sites[0],
-                room_id="cuisine",
-                title="Petit-déjeuner",
-                kind="breakfast",
-                starts_at=now + timedelta(minutes=5),
-                ends_at=now + timedelta(minutes=65),
-            )
+            moment_soon(session, config.sites[0], in_minutes=5)
         async with SseClient(f"{hub.screen_url}/events").open() as sse:
             for index in range(count):
                 body = {

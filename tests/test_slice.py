@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from edge.config import EdgeConfig
 from edge.sources.badge import BadgeRead, FakeBadgeReader
 from hub.db.models import BadgeTap, Consent, PresenceSession
 from hub.members import add_member
-from hub.moments import add_moment
+from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub
 from tests.support.mosquitto import PrivateBroker
 from tests.support.sse import SseClient
@@ -51,21 +50,12 @@ def edge_config(broker_url: str, topic_root: str, tmp_path: Path) -> EdgeConfig:
 
 
 def seed(hub: RunningHub, uids: dict[str, str]) -> None:
-    now = datetime.now(UTC)
     with hub.runtime.sessions.begin() as session:
         for name, uid in uids.items():
             add_member(
                 session, name, consents=[Consent.SCREEN_DISPLAY], badges=[credential_for(KEY, uid)]
             )
-        add_moment(
-            session,
-            hub.config.sites[0],
-            room_id="cuisine",
-            title="Petit-déjeuner des coworkers",
-            kind="breakfast",
-            starts_at=now + timedelta(minutes=10),
-            ends_at=now + timedelta(minutes=70),
-        )
+        moment_soon(session, hub.config.sites[0], in_minutes=10)
 
 
 @contextlib.asynccontextmanager

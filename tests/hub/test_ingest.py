@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 
 from hub.db.models import BadgeTap, Consent, PresenceSession
 from hub.members import add_member
-from hub.moments import add_moment
+from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub
 from tests.support.sse import SseClient
 from tests.support.waiting import wait_until
@@ -57,7 +56,6 @@ def rejected(hub: RunningHub, reason: str) -> float:
 def hub(system_broker_url: str, topic_root: str, db_url: str) -> Iterator[RunningHub]:
     config = hub_config(system_broker_url, topic_root, db_url, client_id=f"hub-{topic_root[:9]}")
     with running_hub(config) as running:
-        now = datetime.now(UTC)
         site = config.sites[0]
         with running.runtime.sessions.begin() as session:
             add_member(
@@ -67,15 +65,7 @@ def hub(system_broker_url: str, topic_root: str, db_url: str) -> Iterator[Runnin
                 badges=[credential_for(KEY, UID)],
             )
             add_member(session, "Discret", badges=[credential_for(KEY, "0A0B0C0D")])
-            add_moment(
-                session,
-                site,
-                room_id="cuisine",
-                title="Petit-déjeuner des coworkers",
-                kind="breakfast",
-                starts_at=now + timedelta(minutes=20),
-                ends_at=now + timedelta(minutes=80),
-            )
+            moment_soon(session, site, in_minutes=20)
         yield running
 
 

@@ -13,6 +13,34 @@ from amqtt.broker import Broker
 log = logging.getLogger(__name__)
 
 
+class _SnapshotDict(dict[str, Any]):
+    """Iterates over a copy of its keys, so a coroutine may add keys while another iterates."""
+
+    def __iter__(self) -> Any:
+        return iter(list(super().keys()))
+
+
+class _DemoBroker(Broker):  # type: ignore[misc]  # amqtt ships no type information
+    """amqtt's broker with two workarounds for amqtt 0.12 (remove when fixed upstream).
+
+    * On connect it replays retained messages for *every* subscription in the broker, not only
+      the connecting client's, so a node would receive other clients' retained topics.
+    * That replay iterates the subscription table while awaiting, and a client subscribing at
+      the same moment raises "dictionary changed size during iteration" and drops the first.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self._subscriptions = _SnapshotDict()
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Any
+    ) -> None:
+        subscribers = self._subscriptions.get(subscription[0], [])
+        if any(s.client_id == session.client_id for s, _qos in subscribers):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+
 class EmbeddedBroker:
     """amqtt on 127.0.0.1:<port>, anonymous, no $SYS topics."""
 
@@ -33,7 +61,7 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
             },
         }
-        self._broker = Broker(config)
+        self._broker = _DemoBroker(config)
         await self._broker.start()
         # amqtt logs every connection at INFO; the demo's console is for people.
         for name in ("amqtt", "transitions"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 
 from hub.db.models import Consent
 from hub.members import add_member
-from hub.moments import add_moment
+from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, hub_config, running_hub
 from tests.support.mosquitto import free_port
 from tests.support.sse import SseClient
@@ -40,14 +39,8 @@ async def test_page_is_french_self_contained_and_carries_no_member_data(
     with running_hub(hub_config(**config_args)) as hub:  # type: ignore[arg-type]
         with hub.runtime.sessions.begin() as session:
             add_member(session, "Zébulon", consents=[Consent.SCREEN_DISPLAY], badges=["a" * 32])
-            add_moment(
-                session,
-                hub.config.sites[0],
-                room_id="cuisine",
-                title="Afterwork",
-                kind="afterwork",
-                starts_at=datetime.now(UTC) + timedelta(minutes=30),
-                ends_at=datetime.now(UTC) + timedelta(minutes=90),
+            moment_soon(
+                session, hub.config.sites[0], in_minutes=30, title="Afterwork", kind="afterwork"
             )
         async with httpx.AsyncClient(base_url=hub.base_url) as client:
             page = await client.get(f"/screens/{SITE}/hall")
