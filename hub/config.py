@@ -6,6 +6,7 @@ with the building); members, credentials and moments are data (they live in the 
 
 from __future__ import annotations
 
+from datetime import time
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,6 +53,10 @@ class NodeSettings(StrictModel):
 
     id: str = Field(description="Node id, as in the node's own configuration.")
     rooms: list[str] = Field(min_length=1, description="Rooms this node may report for.")
+    exit_readers: list[str] = Field(
+        default_factory=list,
+        description="Readers of this node where a tap means leaving (a tap there closes presence).",
+    )
 
     @field_validator("id")
     @classmethod
@@ -78,6 +83,10 @@ class SiteSettings(StrictModel):
     id: str = Field(description="Topic-safe id, e.g. ekilibre.")
     name: str = Field(min_length=1, max_length=80, description="Name shown to people.")
     timezone: str = Field(default="Europe/Paris", description="IANA time zone of the site.")
+    cutoff: time = Field(
+        default=time(23, 30),
+        description="Local time after which everyone still on site is checked out (HH:MM).",
+    )
     rooms: list[RoomSettings] = Field(min_length=1)
     nodes: list[NodeSettings] = Field(default_factory=list)
     screens: list[ScreenSettings] = Field(default_factory=list)
@@ -172,6 +181,11 @@ class HubConfig(StrictModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    greet_max_age_s: float = Field(
+        default=120,
+        gt=0,
+        description="A tap older than this (replayed late) updates presence but greets no one.",
+    )
     greeting_seconds: float = Field(
         default=8, gt=0, le=120, description="How long a greeting card shows."
     )

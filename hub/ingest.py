@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,10 +31,39 @@ from hub.mqtt_link import Inbound
 from hub.presence import apply_badge, ms_to_datetime
 from vivant.wire.codec import decode_edge, decode_status, encode
 from vivant.wire.errors import Rejected, RejectReason
-from vivant.wire.payloads import Badge, Feedback, FeedbackCommand, Telemetry
+from vivant.wire.payloads import (
+    Badge,
+    BleWindow,
+    Feedback,
+    FeedbackCommand,
+    Sensor,
+    Status,
+    Telemetry,
+)
 from vivant.wire.topics import EdgeKind, HubKind, NodeTopic, TopicError, Topics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A validated, authorised badge, BLE window or sensor reading, not yet deduplicated."""
+
+    topic: NodeTopic
+    payload: Badge | BleWindow | Sensor
+    received: datetime
+
+
+NodeEvent = tuple[NodeTopic, Status | Telemetry, datetime]
+
+
+class LiveObserver(Protocol):
+    """What turns BLE windows and sensor readings into presence and occupancy."""
+
+    def observe(
+        self, session: Session, topic: NodeTopic, payload: BleWindow | Sensor, effects: Effects
+    ) -> None:
+        """Apply one BLE window or sensor reading inside the batch's transaction."""
 
 
 @dataclass
@@ -58,6 +88,7 @@ class Ingestor:
         ack: Callable[[list[Inbound]], None],
         publish: Callable[[str, bytes], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        live: LiveObserver | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.mqtt.topic_root)
@@ -70,6 +101,7 @@ class Ingestor:
         self._clock = clock
         self._limiter = LogLimiter(log)
         self._nodes = {(s.id, n.id): n for s in config.sites for n in s.nodes}
+        self.live = live
         self._command_seq = 0
         self.applied = 0
 
@@ -114,36 +146,52 @@ class Ingestor:
 
     def _apply_in_transaction(self, batch: list[Inbound]) -> Effects:
         effects = Effects()
-        seen: set[tuple[str, str, str]] = set()
+        observations: list[Observation] = []
+        node_events: list[NodeEvent] = []
+        for message in batch:
+            self._metrics.received.inc()
+            try:
+                item = self._classify(message)
+            except Rejected as rejected:
+                self._metrics.rejected.labels(reason=rejected.reason.value).inc()
+                self._limiter.warning(
+                    rejected.reason.value, "rejected %s: %s", message.topic, rejected.detail
+                )
+                continue
+            if isinstance(item, Observation):
+                observations.append(item)
+            elif item is not None:
+                node_events.append(item)
         with self._sessions.begin() as session:
-            for message in batch:
-                self._metrics.received.inc()
-                try:
-                    self._apply_one(session, message, seen, effects)
-                except Rejected as rejected:
-                    self._metrics.rejected.labels(reason=rejected.reason.value).inc()
-                    self._limiter.warning(
-                        rejected.reason.value, "rejected %s: %s", message.topic, rejected.detail
-                    )
+            for topic, event, received in node_events:
+                if isinstance(event, Telemetry):
+                    self._node_telemetry(session, topic, event, received)
+                else:
+                    self._node_status(session, topic, event.value, received)
+                self._metrics.accepted.labels(kind=topic.kind.value).inc()
+            fresh = self._deduplicate(session, observations)
+            # Apply in observation order: an outbox replaying an outage must not overtake what
+            # happened after it (the sort is stable: a node's own order holds for equal ts).
+            fresh.sort(key=lambda o: o.payload.ts)
+            for observation in fresh:
+                self._metrics.accepted.labels(kind=observation.topic.kind.value).inc()
+                self._observe(session, observation, effects)
         now = time.monotonic()
         for message in batch:
             self._metrics.apply_latency.observe(now - message.received_mono)
+        if fresh:
+            self._metrics.lag.set(max(0.0, time.time() - fresh[-1].payload.ts / 1000))
         self.applied += len(batch)
         return effects
 
-    def _apply_one(
-        self,
-        session: Session,
-        message: Inbound,
-        seen: set[tuple[str, str, str]],
-        effects: Effects,
-    ) -> None:
+    def _classify(self, message: Inbound) -> Observation | NodeEvent | None:
+        """Check topic, node, payload and room; ``None`` for the hub's own publications."""
         try:
             parsed = self.topics.parse(message.topic)
         except TopicError as error:
             raise Rejected(RejectReason.UNKNOWN_TOPIC, str(error)) from None
         if not isinstance(parsed, NodeTopic) or isinstance(parsed.kind, HubKind):
-            return  # the hub's own publications (status, occupancy, config, command)
+            return None  # the hub's own publications (status, occupancy, config, command)
         node_settings = self._nodes.get((parsed.site, parsed.node))
         if node_settings is None:
             raise Rejected(
@@ -152,36 +200,66 @@ class Ingestor:
             )
         received = datetime.fromtimestamp(message.received_at, tz=UTC)
         if parsed.kind is EdgeKind.STATUS:
-            self._node_status(session, parsed, decode_status(message.payload).value, received)
-            self._metrics.accepted.labels(kind=parsed.kind.value).inc()
-            return
+            return parsed, decode_status(message.payload), received
         payload = decode_edge(parsed.kind, message.payload)
         if isinstance(payload, Telemetry):
-            self._node_telemetry(session, parsed, payload, received)
-            self._metrics.accepted.labels(kind=parsed.kind.value).inc()
-            return
+            return parsed, payload, received
         if payload.room not in node_settings.rooms:
             raise Rejected(
                 RejectReason.ROOM_MISMATCH,
                 f"node {parsed.node!r} does not serve room {payload.room!r}",
             )
-        key = (parsed.site, parsed.node, payload.id)
-        if key in seen or session.get(SeenMessage, key) is not None:
-            self._metrics.duplicates.inc()
-            return
-        seen.add(key)
-        session.add(SeenMessage(site_id=key[0], node_id=key[1], msg_id=key[2], seen_at=received))
-        self._metrics.accepted.labels(kind=parsed.kind.value).inc()
-        self._node_seen(session, parsed, received)
+        return Observation(parsed, payload, received)
+
+    def _deduplicate(self, session: Session, observations: list[Observation]) -> list[Observation]:
+        """Drop (node, id) pairs already applied, in this batch or before: one query, one insert."""
+        if not observations:
+            return []
+        keys = {(o.topic.site, o.topic.node, o.payload.id) for o in observations}
+        query = select(SeenMessage.site_id, SeenMessage.node_id, SeenMessage.msg_id).where(
+            tuple_(SeenMessage.site_id, SeenMessage.node_id, SeenMessage.msg_id).in_(keys)
+        )
+        known = {(row[0], row[1], row[2]) for row in session.execute(query)}
+        fresh: list[Observation] = []
+        rows: list[dict[str, object]] = []
+        for observation in observations:
+            key = (observation.topic.site, observation.topic.node, observation.payload.id)
+            if key in known:
+                self._metrics.duplicates.inc()
+                continue
+            known.add(key)
+            fresh.append(observation)
+            rows.append(
+                {
+                    "site_id": key[0],
+                    "node_id": key[1],
+                    "msg_id": key[2],
+                    "seen_at": observation.received,
+                }
+            )
+        if rows:
+            session.execute(insert(SeenMessage), rows)
+        return fresh
+
+    def _observe(self, session: Session, observation: Observation, effects: Effects) -> None:
+        payload = observation.payload
         if isinstance(payload, Badge):
-            self._badge(session, parsed, payload, received, effects)
-        # BLE windows and sensor readings are validated and deduplicated here; the presence and
-        # occupancy engine (its own issue) turns them into room location and occupancy.
+            self._badge(session, observation.topic, payload, observation.received, effects)
+        elif self.live is not None:
+            self.live.observe(session, observation.topic, payload, effects)
 
     def _badge(
         self, session: Session, topic: NodeTopic, badge: Badge, received: datetime, effects: Effects
     ) -> None:
-        result = apply_badge(session, topic.site, topic.node, badge, received)
+        node = self._nodes[(topic.site, topic.node)]
+        result = apply_badge(
+            session,
+            topic.site,
+            topic.node,
+            badge,
+            received,
+            exit_reader=badge.reader in node.exit_readers,
+        )
         self._command_seq += 1
         feedback = FeedbackCommand(
             action="feedback",
@@ -195,9 +273,11 @@ class Ingestor:
             (self.topics.node(topic.site, topic.node, HubKind.COMMAND), encode(feedback))
         )
         site = self.config.site(topic.site)
-        if result.member is None or site is None:
+        if result.member is None or site is None or result.departed:
             return
         observed = ms_to_datetime(badge.ts)
+        if (received - observed).total_seconds() > self.config.greet_max_age_s:
+            return  # replayed after an outage: the person is long past the screen
         # Greet for the moments around the time of the tap, not of its (maybe late) arrival.
         moments = nearby(todays_moments(session, site, observed), observed)
         effects.greetings.append(greeting_for(site.id, result.member, observed, moments))

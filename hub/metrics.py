@@ -45,6 +45,11 @@ class HubMetrics:
         self.queue_depth = Gauge(
             "vivant_ingest_queue_depth", "Messages waiting to be applied.", registry=self.registry
         )
+        self.lag = Gauge(
+            "vivant_ingest_lag_seconds",
+            "Age of the newest observation applied (observation time to commit).",
+            registry=self.registry,
+        )
         self.apply_latency = Histogram(
             "vivant_ingest_latency_seconds",
             "From reception to commit.",

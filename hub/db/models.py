@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -184,7 +185,18 @@ class PresenceSession(Base):
     """A member on site: from arrival to departure, with what saw each end."""
 
     __tablename__ = "presence_sessions"
-    __table_args__ = (Index("ix_presence_open", "site_id", "departed_at"),)
+    __table_args__ = (
+        Index("ix_presence_open", "site_id", "departed_at"),
+        # At most one open session per member and site, whatever races or replays happen.
+        Index(
+            "uq_presence_one_open",
+            "member_id",
+            "site_id",
+            unique=True,
+            sqlite_where=text("departed_at IS NULL"),
+            postgresql_where=text("departed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
@@ -255,3 +267,53 @@ class Moment(Base):
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RoomDwell(Base):
+    """Time a member spent in a room; kept only for members who allowed room-level location."""
+
+    __tablename__ = "room_dwells"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
+        ),
+        Index("ix_room_dwells_member_open", "member_id", "left_at"),
+        Index("ix_room_dwells_site_entered", "site_id", "entered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    site_id: Mapped[str] = mapped_column(String(64))
+    room_id: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class OccupancyRollup(Base):
+    """Occupancy of a room over a 5-minute bucket: the base of every occupancy report."""
+
+    __tablename__ = "occupancy_rollups"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
+        ),
+    )
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)
+    count_sum: Mapped[int] = mapped_column(Integer)
+    count_max: Mapped[int] = mapped_column(Integer)
+    identified_max: Mapped[int] = mapped_column(Integer)
+
+
+class HubState(Base):
+    """Live state snapshots (room locator per site, …) so a restarted hub resumes where it was."""
+
+    __tablename__ = "hub_state"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[dict[str, object]] = mapped_column(JSON)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
