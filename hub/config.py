@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from hub.location import LocationSettings
+from hub.occupancy import OccupancySettings
+from hub.thirdparty import ThirdPartySettings, unknown_rooms
+from hub.timeseries import TimeSeriesSettings
 from vivant.config_file import StrictModel
 from vivant.mqtt import MqttSettings
 from vivant.wire.topics import check_node_id, check_segment, check_site_id
@@ -181,6 +185,25 @@ class HubConfig(StrictModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    location: LocationSettings = Field(
+        default_factory=LocationSettings, description="BLE room location (smoothing, hysteresis)."
+    )
+    occupancy: OccupancySettings = Field(
+        default_factory=OccupancySettings, description="Occupancy fusion per room."
+    )
+    timeseries: TimeSeriesSettings | None = Field(
+        default=None, description="InfluxDB-compatible server for sensor and occupancy history."
+    )
+    thirdparty: ThirdPartySettings = Field(
+        default_factory=ThirdPartySettings,
+        description="ESPresense and Theengs Gateway nodes mapped to sites and rooms.",
+    )
+    home_assistant_discovery: bool = Field(
+        default=False, description="Publish Home Assistant MQTT discovery for room occupancy."
+    )
+    live_tick_s: float = Field(
+        default=5, gt=0, le=60, description="Seconds between occupancy and absence updates."
+    )
     greet_max_age_s: float = Field(
         default=120,
         gt=0,
@@ -194,6 +217,10 @@ class HubConfig(StrictModel):
     @model_validator(mode="after")
     def _unique_sites(self) -> HubConfig:
         _unique([s.id for s in self.sites], "site")
+        known = {(site.id, room.id) for site in self.sites for room in site.rooms}
+        problems = unknown_rooms(self.thirdparty, known)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def site(self, site_id: str) -> SiteSettings | None:

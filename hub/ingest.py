@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.exc import OperationalError
@@ -25,13 +25,17 @@ from hub.broadcast import Broadcaster, ScreenEvent
 from hub.config import HubConfig
 from hub.db.models import Node, SeenMessage
 from hub.greeting import Greeting, greeting_for
-from hub.metrics import HubMetrics, LogLimiter
+from hub.live import LiveState
+from hub.measurements import ingest_point, node_health_point
+from hub.metrics import HubMetrics, LogLimiter, total
 from hub.moments import nearby, todays_moments
 from hub.mqtt_link import Inbound
 from hub.presence import apply_badge, ms_to_datetime
+from hub.timeseries import Point
 from vivant.wire.codec import decode_edge, decode_status, encode
 from vivant.wire.errors import Rejected, RejectReason
 from vivant.wire.payloads import (
+    MAX_PAYLOAD_BYTES,
     Badge,
     BleWindow,
     Feedback,
@@ -43,6 +47,17 @@ from vivant.wire.payloads import (
 from vivant.wire.topics import EdgeKind, HubKind, NodeTopic, TopicError, Topics
 
 log = logging.getLogger(__name__)
+
+SNAPSHOT_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdPartyMessage:
+    """A message on a mapped ESPresense or Theengs Gateway topic, parsed in the transaction."""
+
+    topic: str
+    payload: bytes
+    received_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +72,12 @@ class Observation:
 NodeEvent = tuple[NodeTopic, Status | Telemetry, datetime]
 
 
-class LiveObserver(Protocol):
-    """What turns BLE windows and sensor readings into presence and occupancy."""
-
-    def observe(
-        self, session: Session, topic: NodeTopic, payload: BleWindow | Sensor, effects: Effects
-    ) -> None:
-        """Apply one BLE window or sensor reading inside the batch's transaction."""
-
-
 @dataclass
 class Effects:
     """What a committed batch must do outside the database."""
 
     greetings: list[Greeting] = field(default_factory=list)
-    publishes: list[tuple[str, bytes]] = field(default_factory=list)
+    publishes: list[tuple[str, bytes, bool]] = field(default_factory=list)  # topic, payload, retain
 
 
 class Ingestor:
@@ -86,12 +92,14 @@ class Ingestor:
         metrics: HubMetrics,
         *,
         ack: Callable[[list[Inbound]], None],
-        publish: Callable[[str, bytes], None],
+        publish: Callable[[str, bytes, bool], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        live: LiveObserver | None = None,
+        live: LiveState | None = None,
+        points: Callable[[list[Point]], None] | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.mqtt.topic_root)
+        self._root_prefix = config.mqtt.topic_root + "/"
         self._sessions = sessions
         self._queue = queue
         self._broadcaster = broadcaster
@@ -102,32 +110,84 @@ class Ingestor:
         self._limiter = LogLimiter(log)
         self._nodes = {(s.id, n.id): n for s in config.sites for n in s.nodes}
         self.live = live
+        self._points = points
+        self._saved_at = time.monotonic()
+        self.last_lag_s: float | None = None
+        # Batches and ticks run in worker threads one at a time; whoever else touches the live
+        # state (the runtime saving it at shutdown) takes this lock too.
+        self.work_lock = threading.Lock()
         self._command_seq = 0
         self.applied = 0
 
     async def run(self) -> None:
-        """Consume forever (until cancelled)."""
+        """Consume forever (until cancelled); tick the live state every ``live_tick_s``."""
+        interval = self.config.live_tick_s
+        next_tick = time.monotonic() + interval
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.config.ingest.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._metrics.queue_depth.set(self._queue.qsize())
-            effects = await self._apply_with_retry(batch)
-            self._ack(batch)
-            self._emit(effects)
+            try:
+                async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
+                    first = await self._queue.get()
+            except TimeoutError:
+                first = None
+            if first is not None:
+                batch = [first]
+                while len(batch) < self.config.ingest.batch_size and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                self._metrics.queue_depth.set(self._queue.qsize())
+                effects = await self._retrying(self.apply, batch)
+                self._ack(batch)
+                self._emit(effects)
+            if time.monotonic() >= next_tick:
+                self._emit(await self._retrying(self.tick))
+                next_tick = time.monotonic() + interval
 
-    async def _apply_with_retry(self, batch: list[Inbound]) -> Effects:
+    async def _retrying(self, work: Callable[..., Effects], *args: object) -> Effects:
+        """Run *work* in the worker thread; while the database is unreachable, retry."""
         delay = 0.5
         while True:
             try:
-                return await asyncio.to_thread(self.apply, batch)
+                return await asyncio.to_thread(work, *args)
             except OperationalError as error:
                 log.error("database unavailable (%s); retrying in %.1f s", error.orig, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
 
+    def tick(self) -> Effects:
+        """Periodic live-state work: absences, cut-off, occupancy, rollups, snapshots."""
+        effects = Effects()
+        if self.live is None:
+            return effects
+        now = self._clock()
+        with self.work_lock, self._sessions.begin() as session:
+            result = self.live.tick(session, now)
+            if time.monotonic() - self._saved_at >= SNAPSHOT_INTERVAL_S:
+                self.live.save(session, now)
+                self._saved_at = time.monotonic()
+        effects.publishes += [(topic, payload, True) for topic, payload in result.publishes]
+        if self._points is not None:
+            metrics = self._metrics
+            result.points.append(
+                ingest_point(
+                    self.config.mqtt.client_id or "vivant-hub",
+                    now,
+                    received=total(metrics, "vivant_messages_received_total"),
+                    accepted=total(metrics, "vivant_messages_accepted_total"),
+                    rejected=total(metrics, "vivant_messages_rejected_total"),
+                    duplicates=total(metrics, "vivant_messages_duplicate_total"),
+                    failures=total(metrics, "vivant_ingest_failures_total"),
+                    queue_depth=self._queue.qsize(),
+                    lag_s=self.last_lag_s,
+                )
+            )
+            self._points(result.points)
+        return effects
+
     def apply(self, batch: list[Inbound]) -> Effects:
         """Apply a batch in one transaction; on an unexpected error, isolate the culprit."""
+        with self.work_lock:
+            return self._apply_isolating(batch)
+
+    def _apply_isolating(self, batch: list[Inbound]) -> Effects:
         try:
             return self._apply_in_transaction(batch)
         except OperationalError:
@@ -139,7 +199,7 @@ class Ingestor:
                 return Effects()
             merged = Effects()
             for message in batch:
-                one = self.apply([message])
+                one = self._apply_isolating([message])
                 merged.greetings += one.greetings
                 merged.publishes += one.publishes
             return merged
@@ -148,6 +208,7 @@ class Ingestor:
         effects = Effects()
         observations: list[Observation] = []
         node_events: list[NodeEvent] = []
+        thirdparty: list[ThirdPartyMessage] = []
         for message in batch:
             self._metrics.received.inc()
             try:
@@ -160,6 +221,8 @@ class Ingestor:
                 continue
             if isinstance(item, Observation):
                 observations.append(item)
+            elif isinstance(item, ThirdPartyMessage):
+                thirdparty.append(item)
             elif item is not None:
                 node_events.append(item)
         with self._sessions.begin() as session:
@@ -176,16 +239,25 @@ class Ingestor:
             for observation in fresh:
                 self._metrics.accepted.labels(kind=observation.topic.kind.value).inc()
                 self._observe(session, observation, effects)
+            for foreign in thirdparty:
+                self._thirdparty(session, foreign)
         now = time.monotonic()
         for message in batch:
             self._metrics.apply_latency.observe(now - message.received_mono)
         if fresh:
-            self._metrics.lag.set(max(0.0, time.time() - fresh[-1].payload.ts / 1000))
+            self.last_lag_s = max(0.0, time.time() - fresh[-1].payload.ts / 1000)
+            self._metrics.lag.set(self.last_lag_s)
         self.applied += len(batch)
         return effects
 
-    def _classify(self, message: Inbound) -> Observation | NodeEvent | None:
+    def _classify(self, message: Inbound) -> Observation | NodeEvent | ThirdPartyMessage | None:
         """Check topic, node, payload and room; ``None`` for the hub's own publications."""
+        if not message.topic.startswith(self._root_prefix):
+            if len(message.payload) > MAX_PAYLOAD_BYTES:
+                raise Rejected(RejectReason.TOO_LARGE, f"{len(message.payload)} bytes")
+            return ThirdPartyMessage(
+                message.topic, message.payload, int(message.received_at * 1000)
+            )
         try:
             parsed = self.topics.parse(message.topic)
         except TopicError as error:
@@ -241,6 +313,19 @@ class Ingestor:
             session.execute(insert(SeenMessage), rows)
         return fresh
 
+    def _thirdparty(self, session: Session, message: ThirdPartyMessage) -> None:
+        if self.live is None:
+            return
+        try:
+            self.live.thirdparty(session, message.topic, message.payload, message.received_ms)
+        except Rejected as rejected:
+            self._metrics.rejected.labels(reason=rejected.reason.value).inc()
+            self._limiter.warning(
+                rejected.reason.value, "rejected %s: %s", message.topic, rejected.detail
+            )
+            return
+        self._metrics.accepted.labels(kind="thirdparty").inc()
+
     def _observe(self, session: Session, observation: Observation, effects: Effects) -> None:
         payload = observation.payload
         if isinstance(payload, Badge):
@@ -270,9 +355,11 @@ class Ingestor:
             result=Feedback(result.outcome.value),
         )
         effects.publishes.append(
-            (self.topics.node(topic.site, topic.node, HubKind.COMMAND), encode(feedback))
+            (self.topics.node(topic.site, topic.node, HubKind.COMMAND), encode(feedback), False)
         )
         site = self.config.site(topic.site)
+        if result.departed and result.member is not None and self.live is not None:
+            self.live.member_left(topic.site, result.member.id, badge.ts)
         if result.member is None or site is None or result.departed:
             return
         observed = ms_to_datetime(badge.ts)
@@ -300,6 +387,9 @@ class Ingestor:
             node.status_changed_at = at
             log.info("node %s/%s is %s", topic.site, topic.node, status)
         node.last_seen_at = at
+        if self.live is not None:
+            online = status == Status.ONLINE.value
+            self.live.points.append(node_health_point(topic.site, topic.node, None, online, at))
 
     def _node_telemetry(
         self, session: Session, topic: NodeTopic, telemetry: Telemetry, at: datetime
@@ -307,10 +397,15 @@ class Ingestor:
         node = self._node_row(session, topic)
         node.telemetry = telemetry.model_dump(mode="json", exclude_none=True)
         node.last_seen_at = at
+        if self.live is not None:
+            online = node.status == Status.ONLINE.value
+            self.live.points.append(
+                node_health_point(topic.site, topic.node, telemetry, online, at)
+            )
 
     def _emit(self, effects: Effects) -> None:
-        for topic, payload in effects.publishes:
-            self._publish(topic, payload)
+        for topic, payload, retain in effects.publishes:
+            self._publish(topic, payload, retain)
         for greeting in effects.greetings:
             self._metrics.greetings.inc()
             self._broadcaster.publish(greeting.site_id, ScreenEvent("greeting", greeting))

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:  # hub.timeseries logs through LogLimiter below: no import cycle at run time
+    from hub.timeseries import TimeSeriesStats
 
 from vivant.wire.errors import RejectReason
 
@@ -64,6 +71,41 @@ class HubMetrics:
         )
         for reason in RejectReason:
             self.rejected.labels(reason=reason.value)
+
+
+def total(metrics: HubMetrics, name: str) -> int:
+    """Sum of every labelled sample of a counter (e.g. rejections of every reason)."""
+    value = 0.0
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == name:
+                value += sample.value
+    return int(value)
+
+
+class TimeSeriesCollector(Collector):
+    """Exposes the time-series writer's counters, read when Prometheus scrapes."""
+
+    def __init__(self, stats: Callable[[], TimeSeriesStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per figure of :class:`~hub.timeseries.TimeSeriesStats`."""
+        stats = self._stats()
+        for name, help_text in (
+            ("written", "Points accepted by the time-series server."),
+            ("spooled", "Points put in the disk spool while the server was unreachable."),
+            ("dropped", "Points dropped because a bound was reached (oldest first)."),
+            ("rejected", "Points the server refused as invalid."),
+            ("failed_batches", "Batches that failed and were spooled for a retry."),
+        ):
+            yield CounterMetricFamily(f"vivant_timeseries_{name}", help_text, getattr(stats, name))
+        yield GaugeMetricFamily(
+            "vivant_timeseries_spool_depth", "Points waiting in the disk spool.", stats.spool_depth
+        )
+        yield GaugeMetricFamily(
+            "vivant_timeseries_buffered", "Points waiting in memory.", stats.buffered
+        )
 
 
 class LogLimiter:

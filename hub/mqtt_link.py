@@ -53,12 +53,16 @@ class HubMqtt:
         *,
         client_id: str = "vivant-hub",
         on_received: Callable[[], None] | None = None,
+        extra_subscriptions: list[str] | None = None,
+        on_connect_publish: list[tuple[str, bytes]] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
         self._queue = queue
         self._loop = loop
         self._on_received = on_received
+        self._extra = list(extra_subscriptions or [])
+        self._announce = list(on_connect_publish or [])
         self._stopping = threading.Event()
         self.connected = threading.Event()
         self._client = new_client(settings, client_id, clean_session=False)
@@ -100,6 +104,10 @@ class HubMqtt:
         """Publish from any thread (paho queues it while disconnected)."""
         self._client.publish(topic, payload, qos=qos, retain=retain)
 
+    def publish_retained_or_not(self, topic: str, payload: bytes, retain: bool) -> None:
+        """Publish at QoS 1, retained or not (the ingest engine's output)."""
+        self.publish(topic, payload, qos=1, retain=retain)
+
     def ack(self, messages: list[Inbound]) -> None:
         """Acknowledge QoS 1 messages once they are committed."""
         for message in messages:
@@ -115,7 +123,9 @@ class HubMqtt:
             return
         log.info("hub connected to %s:%s", self.settings.host, self.settings.port)
         client.publish(self.topics.hub_status, Status.ONLINE.value, qos=1, retain=True)
-        client.subscribe(self.topics.everything, qos=1)
+        client.subscribe([(self.topics.everything, 1), *((f, 1) for f in self._extra)])
+        for topic, payload in self._announce:  # e.g. Home Assistant discovery, retained
+            client.publish(topic, payload, qos=1, retain=True)
         self.connected.set()
 
     def _on_disconnect(

@@ -6,16 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
+from datetime import UTC, datetime
 
 from hub.broadcast import Broadcaster
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import current_revision, head_revision, upgrade
+from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
-from hub.metrics import HubMetrics
+from hub.live import LiveState
+from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
 from hub.sites import sync_sites
+from hub.thirdparty import subscriptions
+from hub.timeseries import TimeSeriesWriter
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,8 @@ class HubRuntime:
         self.engine = make_engine(config.database.url)
         self.sessions = make_sessionmaker(self.engine)
         self.boot_id = uuid.uuid4().hex
+        self.live = LiveState(config, config.location, config.occupancy)
+        self.timeseries = TimeSeriesWriter(config.timeseries) if config.timeseries else None
         self.mqtt: HubMqtt | None = None
         self.ingestor: Ingestor | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -45,7 +53,14 @@ class HubRuntime:
         await asyncio.to_thread(self._prepare_database)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Inbound] = asyncio.Queue(self.config.ingest.queue_size)
-        self.mqtt = HubMqtt(self.config.mqtt, queue, loop)
+        announce = discovery_messages(self.config) if self.config.home_assistant_discovery else []
+        self.mqtt = HubMqtt(
+            self.config.mqtt,
+            queue,
+            loop,
+            extra_subscriptions=subscriptions(self.config.thirdparty),
+            on_connect_publish=announce,
+        )
         mqtt = self.mqtt
         self.ingestor = Ingestor(
             self.config,
@@ -54,12 +69,18 @@ class HubRuntime:
             self.broadcaster,
             self.metrics,
             ack=mqtt.ack,
-            publish=lambda topic, payload: mqtt.publish(topic, payload, qos=1),
+            publish=mqtt.publish_retained_or_not,
+            live=self.live,
+            points=self.timeseries.write if self.timeseries else None,
         )
         self._tasks = [
             asyncio.create_task(self.ingestor.run(), name="vivant-ingest"),
             asyncio.create_task(self._housekeeping(), name="vivant-housekeeping"),
         ]
+        writer = self.timeseries
+        if writer is not None:
+            self.metrics.registry.register(TimeSeriesCollector(lambda: writer.stats))
+            writer.start()
         mqtt.start()
         log.info("hub started (%d sites)", len(self.config.sites))
 
@@ -70,6 +91,8 @@ class HubRuntime:
             raise SchemaOutOfDate("database schema is not up to date: run `vivant hub migrate`")
         with self.sessions.begin() as session:
             sync_sites(session, self.config)
+        with self.sessions() as session:
+            self.live.restore(session)
 
     async def _housekeeping(self) -> None:
         assert self.ingestor is not None
@@ -82,13 +105,30 @@ class HubRuntime:
                 log.exception("housekeeping failed; will try again")
 
     async def stop(self) -> None:
-        """Disconnect cleanly (offline status), stop consuming, close the database."""
-        if self.mqtt is not None:
-            await asyncio.to_thread(self.mqtt.stop)
+        """Stop consuming, save the live state, disconnect cleanly (offline), close the database.
+
+        Messages received but not yet committed are not acknowledged: the broker redelivers them
+        to the next hub, and deduplication drops any that were applied.
+        """
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await asyncio.to_thread(self._save_live_state)
+        if self.mqtt is not None:
+            await asyncio.to_thread(self.mqtt.stop)
+        if self.timeseries is not None:
+            await asyncio.to_thread(self.timeseries.stop)
         self.engine.dispose()
+
+    def _save_live_state(self) -> None:
+        lock = self.ingestor.work_lock if self.ingestor else threading.Lock()
+        try:
+            with lock, self.sessions.begin() as session:
+                now = datetime.now(UTC)
+                self.live.save(session, now)
+                self.live.flush_rollups(session)
+        except Exception:
+            log.exception("could not save the live state on the way out")

@@ -1,0 +1,426 @@
+"""Live state of every site: where enrolled tags are, how full each room is.
+
+The ingest engine hands BLE windows and sensor readings here, inside the transaction of their
+batch; :meth:`LiveState.tick` runs every few seconds in the same worker (never concurrently with
+a batch), and is where absences, the daily cut-off, occupancy publishing, 5-minute rollups and
+state snapshots happen. Everything is in memory and cheap per message; the database is written
+only when something changes (a member arrives, leaves or changes room), so thousands of BLE
+windows per second cost almost nothing.
+
+Privacy: the room of a member is computed in memory for occupancy; room-level dwell is stored
+only for members who allowed room-level location (:class:`~hub.db.models.Consent`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.config import HubConfig, SiteSettings
+from hub.db.models import (
+    Consent,
+    Credential,
+    CredentialKind,
+    HubState,
+    Member,
+    OccupancyRollup,
+    PresenceSource,
+)
+from hub.location import LocationSettings, RoomChange, RoomLocator, Sighting
+from hub.measurements import occupancy_point, sensor_point
+from hub.occupancy import OccupancyEstimate, OccupancySettings, RoomOccupancy, changed
+from hub.presence import arrive, ble_absent, close_at_cutoff, enter_room, ms_to_datetime
+from hub.thirdparty import AnonymousTally, ThirdPartySighting, parse_espresense, parse_theengs
+from hub.timeseries import Point
+from vivant.wire.codec import encode
+from vivant.wire.payloads import BleWindow, Sensor
+from vivant.wire.topics import NodeTopic, Topics
+
+log = logging.getLogger(__name__)
+
+ROLLUP_BUCKET = timedelta(minutes=5)
+PRESENCE_REFRESH_S = 60.0  # how often a sighting refreshes `last_seen_at` in the database
+TAG_CACHE_S = 60.0
+ANONYMOUS_FRESH_S = 120  # an anonymous count older than this no longer describes the room
+_BLE = PresenceSource.BLE
+
+
+@dataclass(frozen=True, slots=True)
+class TagOwner:
+    """The member an enrolled BLE tag belongs to, and whether room-level location is allowed."""
+
+    member_id: int
+    room_location: bool
+
+
+class TagDirectory:
+    """Tag id → member, cached for a minute (enrolments are rare, windows are many)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, TagOwner | None]] = {}
+        self._enrolled: tuple[float, frozenset[str]] | None = None
+
+    def owner(self, session: Session, tag: str) -> TagOwner | None:
+        """The owner of *tag*, or ``None`` for a tag nobody enrolled."""
+        now = time.monotonic()
+        cached = self._cache.get(tag)
+        if cached is not None and now - cached[0] < TAG_CACHE_S:
+            return cached[1]
+        member = session.scalar(
+            select(Member)
+            .join(Credential)
+            .where(Credential.kind == CredentialKind.BLE_TAG.value, Credential.value == tag)
+        )
+        owner = (
+            TagOwner(member.id, member.allows(Consent.ROOM_LOCATION))
+            if member is not None
+            else None
+        )
+        self._cache[tag] = (now, owner)
+        return owner
+
+    def enrolled(self, session: Session) -> frozenset[str]:
+        """Every enrolled BLE tag id (for third-party parsers), cached for a minute."""
+        now = time.monotonic()
+        if self._enrolled is None or now - self._enrolled[0] >= TAG_CACHE_S:
+            values = session.scalars(
+                select(Credential.value).where(Credential.kind == CredentialKind.BLE_TAG.value)
+            )
+            self._enrolled = (now, frozenset(values))
+        return self._enrolled[1]
+
+    def forget(self) -> None:
+        """Drop the cache (after an enrolment or a consent change)."""
+        self._cache.clear()
+        self._enrolled = None
+
+
+@dataclass
+class _Bucket:
+    start: datetime
+    samples: int = 0
+    count_sum: int = 0
+    count_max: int = 0
+    identified_max: int = 0
+
+
+@dataclass
+class SiteLive:
+    """One site's live state."""
+
+    site: SiteSettings
+    locator: RoomLocator
+    rooms: dict[str, RoomOccupancy]
+    published: dict[str, OccupancyEstimate] = field(default_factory=dict)
+    anonymous: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """(receiver, room) -> (devices heard in its latest window, window end ms)."""
+    owners: dict[str, TagOwner] = field(default_factory=dict)  # tags placed by the locator
+    refreshed: dict[int, float] = field(default_factory=dict)  # member id -> last DB refresh (ms)
+    buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def identified(self) -> Counter[str]:
+        """Members located per room right now."""
+        return Counter(room for tag in self.locator.tags() if (room := self.locator.room_of(tag)))
+
+
+@dataclass
+class TickResult:
+    """What a tick must send: retained occupancy messages and time-series points."""
+
+    publishes: list[tuple[str, bytes]] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
+
+
+class LiveState:
+    """All sites' live state; the ingest engine's :class:`~hub.ingest.LiveObserver`."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        location: LocationSettings | None = None,
+        occupancy: OccupancySettings | None = None,
+    ) -> None:
+        self.config = config
+        self.topics = Topics(config.mqtt.topic_root)
+        self.location_settings = location or LocationSettings()
+        self.occupancy_settings = occupancy or OccupancySettings()
+        self.tags = TagDirectory()
+        self.tally = AnonymousTally(config.thirdparty.rooms(), config.thirdparty.anonymous_window_s)
+        self.points: list[Point] = []  # time-series points gathered during a batch
+        self.sites = {site.id: self._new_site(site) for site in config.sites}
+
+    def _new_site(self, site: SiteSettings, locator: RoomLocator | None = None) -> SiteLive:
+        return SiteLive(
+            site=site,
+            locator=locator or RoomLocator(self.location_settings),
+            rooms={
+                r.id: RoomOccupancy(r.id, r.capacity, self.occupancy_settings) for r in site.rooms
+            },
+        )
+
+    # -- ingest -------------------------------------------------------------------------------
+
+    def observe(
+        self, session: Session, topic: NodeTopic, payload: BleWindow | Sensor, effects: object
+    ) -> None:
+        """Apply one BLE window or sensor reading (inside the batch's transaction)."""
+        live = self.sites.get(topic.site)
+        if live is None:
+            return
+        if isinstance(payload, Sensor):
+            room = live.rooms.get(payload.room)
+            if room is not None:
+                room.on_sensor(payload.kind, payload.value, payload.ts)
+            self.points.append(
+                sensor_point(
+                    topic.site,
+                    topic.node,
+                    payload.room,
+                    payload.kind,
+                    payload.value,
+                    ms_to_datetime(payload.ts),
+                )
+            )
+            return
+        self._ble(session, live, topic, payload)
+
+    def _ble(self, session: Session, live: SiteLive, topic: NodeTopic, window: BleWindow) -> None:
+        anonymous = window.anonymous
+        for reading in window.tags:
+            owner = self.tags.owner(session, reading.tag)
+            if owner is None:
+                anonymous += 1  # enrolled at the edge, unknown here: counted, not identified
+                continue
+            live.owners[reading.tag] = owner
+            change = live.locator.observe(
+                Sighting(reading.tag, topic.node, window.room, reading.rssi, reading.n, window.ts)
+            )
+            if change is not None:
+                self._apply_change(session, live, change, owner)
+            elif live.locator.room_of(reading.tag) is not None:
+                self._refresh(session, live, owner, window.ts)
+        self._anonymous(live, topic.node, window.room, anonymous, window.ts)
+
+    def _anonymous(
+        self, live: SiteLive, receiver: str, room_id: str, count: int, ts_ms: int
+    ) -> None:
+        """Unknown devices in a room: the largest recent count of its receivers (a phone heard by
+        two nodes of the room is one phone, so counts are not added)."""
+        live.anonymous[(receiver, room_id)] = (count, ts_ms)
+        room = live.rooms.get(room_id)
+        if room is None:
+            return
+        fresh_after = ts_ms - ANONYMOUS_FRESH_S * 1000
+        counts = [
+            n for (_rx, r), (n, at) in live.anonymous.items() if r == room_id and at >= fresh_after
+        ]
+        room.set_anonymous(max(counts, default=0), ts_ms)
+
+    def thirdparty(self, session: Session, topic: str, payload: bytes, received_ms: int) -> None:
+        """An ESPresense or Theengs Gateway message (raises ``Rejected`` for bad input)."""
+        sighting = self._thirdparty_parse(session, topic, payload, received_ms)
+        if sighting is None:
+            return
+        live = self.sites.get(sighting.site)
+        if live is None:
+            return
+        if sighting.tag is None:
+            self.tally.add(sighting)
+            return
+        owner = self.tags.owner(session, sighting.tag)
+        if owner is None:
+            return
+        live.owners[sighting.tag] = owner
+        change = live.locator.observe(
+            Sighting(sighting.tag, sighting.receiver, sighting.room, sighting.rssi, 1, received_ms)
+        )
+        if change is not None:
+            self._apply_change(session, live, change, owner)
+        elif live.locator.room_of(sighting.tag) is not None:
+            self._refresh(session, live, owner, received_ms)
+
+    def _thirdparty_parse(
+        self, session: Session, topic: str, payload: bytes, received_ms: int
+    ) -> ThirdPartySighting | None:
+        settings = self.config.thirdparty
+        enrolled = self.tags.enrolled(session)
+        for parse in (parse_espresense, parse_theengs):
+            sighting = parse(
+                topic,
+                payload,
+                settings,
+                enrolled=enrolled,
+                ts_ms=received_ms,
+                pseudonyms=self.tally,
+            )
+            if sighting is not None:
+                return sighting
+        return None
+
+    def _refresh(self, session: Session, live: SiteLive, owner: TagOwner, ts_ms: int) -> None:
+        """Keep the open session's last evidence fresh, at most once a minute per member."""
+        last = live.refreshed.get(owner.member_id, 0)
+        if ts_ms - last >= PRESENCE_REFRESH_S * 1000:
+            arrive(session, owner.member_id, live.site.id, ms_to_datetime(ts_ms), _BLE)
+            live.refreshed[owner.member_id] = ts_ms
+
+    def _apply_change(
+        self, session: Session, live: SiteLive, change: RoomChange, owner: TagOwner
+    ) -> None:
+        at = ms_to_datetime(change.ts_ms)
+        if change.room is None:
+            ble_absent(session, owner.member_id, live.site.id, at)
+            if owner.room_location:
+                enter_room(session, owner.member_id, live.site.id, None, at)
+            live.owners.pop(change.tag, None)
+            live.refreshed.pop(owner.member_id, None)
+            return
+        arrive(session, owner.member_id, live.site.id, at, _BLE)
+        live.refreshed[owner.member_id] = change.ts_ms
+        if owner.room_location:
+            enter_room(session, owner.member_id, live.site.id, change.room, at)
+
+    def member_left(self, site_id: str, member_id: int, ts_ms: int) -> None:
+        """The member left for sure (exit tap, cut-off): stop placing their tags for a while."""
+        live = self.sites.get(site_id)
+        if live is None:
+            return
+        for tag in [t for t, owner in live.owners.items() if owner.member_id == member_id]:
+            live.locator.leave(tag, ts_ms)
+            live.owners.pop(tag, None)
+        live.refreshed.pop(member_id, None)
+
+    # -- periodic -----------------------------------------------------------------------------
+
+    def tick(self, session: Session, now: datetime) -> TickResult:
+        """Absences, cut-off, occupancy estimates and rollups; returns what to publish."""
+        result = TickResult(points=self.points)
+        self.points = []
+        now_ms = int(now.timestamp() * 1000)
+        tallied = self.tally.counts(now_ms)
+        for live in self.sites.values():
+            if tallied is not None:
+                for (site_id, room_id), count in tallied.counts.items():
+                    if site_id == live.site.id:
+                        self._anonymous(live, "thirdparty", room_id, count, tallied.end_ms)
+            for change in live.locator.tick(now_ms):
+                owner = live.owners.get(change.tag)
+                if owner is not None:
+                    self._apply_change(session, live, change, owner)
+            for closed in close_at_cutoff(session, live.site, now):
+                self.member_left(live.site.id, closed.member_id, now_ms)
+            identified = live.identified()
+            for room_id, room in live.rooms.items():
+                room.set_identified(identified.get(room_id, 0), now_ms)
+                estimate = room.estimate(now_ms)
+                self._rollup(session, live, room_id, estimate, identified.get(room_id, 0), now)
+                if changed(live.published.get(room_id), estimate):
+                    live.published[room_id] = estimate
+                    result.publishes.append(
+                        (
+                            self.topics.occupancy(live.site.id, room_id),
+                            encode(estimate.to_payload()),
+                        )
+                    )
+                    result.points.append(
+                        occupancy_point(
+                            live.site.id,
+                            room_id,
+                            estimate.count,
+                            estimate.confidence,
+                            estimate.flags,
+                            now,
+                        )
+                    )
+        return result
+
+    def _rollup(
+        self,
+        session: Session,
+        live: SiteLive,
+        room_id: str,
+        estimate: OccupancyEstimate,
+        identified: int,
+        now: datetime,
+    ) -> None:
+        start = _bucket_start(now)
+        bucket = live.buckets.get(room_id)
+        if bucket is not None and bucket.start != start:
+            self._save_bucket(session, live.site.id, room_id, bucket)
+            bucket = None
+        if bucket is None:
+            bucket = live.buckets[room_id] = _Bucket(start)
+        bucket.samples += 1
+        bucket.count_sum += estimate.count
+        bucket.count_max = max(bucket.count_max, estimate.count)
+        bucket.identified_max = max(bucket.identified_max, identified)
+
+    def flush_rollups(self, session: Session) -> None:
+        """Write the buckets in progress (at shutdown)."""
+        for live in self.sites.values():
+            for room_id, bucket in live.buckets.items():
+                self._save_bucket(session, live.site.id, room_id, bucket)
+
+    @staticmethod
+    def _save_bucket(session: Session, site_id: str, room_id: str, bucket: _Bucket) -> None:
+        row = session.get(OccupancyRollup, (site_id, room_id, bucket.start)) or OccupancyRollup(
+            site_id=site_id,
+            room_id=room_id,
+            bucket_start=bucket.start,
+            samples=0,
+            count_sum=0,
+            count_max=0,
+            identified_max=0,
+        )
+        row.samples = bucket.samples
+        row.count_sum = bucket.count_sum
+        row.count_max = bucket.count_max
+        row.identified_max = bucket.identified_max
+        session.add(row)
+
+    # -- restart ------------------------------------------------------------------------------
+
+    def save(self, session: Session, now: datetime) -> None:
+        """Snapshot each site's locator (and tag owners) so a restart resumes the same rooms."""
+        for site_id, live in self.sites.items():
+            key = f"locator:{site_id}"
+            value: dict[str, object] = {
+                "locator": live.locator.snapshot(),
+                "owners": {tag: [o.member_id, o.room_location] for tag, o in live.owners.items()},
+            }
+            row = session.get(HubState, key) or HubState(key=key, value={}, saved_at=now)
+            row.value = value
+            row.saved_at = now
+            session.add(row)
+
+    def restore(self, session: Session) -> None:
+        """Resume from the last snapshot (after a restart or a crash)."""
+        for site_id, live in list(self.sites.items()):
+            row = session.get(HubState, f"locator:{site_id}")
+            if row is None:
+                continue
+            try:
+                locator = RoomLocator.restore(self.location_settings, row.value["locator"])  # type: ignore[arg-type]
+                owners = {
+                    tag: TagOwner(int(member_id), bool(allowed))
+                    for tag, (member_id, allowed) in row.value["owners"].items()  # type: ignore[attr-defined]
+                }
+            except (KeyError, TypeError, ValueError):
+                log.warning("ignoring an unreadable live-state snapshot of %s", site_id)
+                continue
+            restored = self._new_site(live.site, locator)
+            restored.owners = owners
+            self.sites[site_id] = restored
+            log.info("resumed %d located tag(s) at %s", len(locator.tags()), site_id)
+
+
+def _bucket_start(now: datetime) -> datetime:
+    epoch = int(now.astimezone(UTC).timestamp())
+    size = int(ROLLUP_BUCKET.total_seconds())
+    return datetime.fromtimestamp(epoch - epoch % size, tz=UTC)
