@@ -220,6 +220,15 @@ def enter_room(
     session: Session, member_id: int, site_id: str, room_id: str | None, at: datetime
 ) -> None:
     """The member is now in *room_id* (None: no known room): close the open dwell, open one."""
+    current = session.scalar(
+        select(RoomDwell).where(
+            RoomDwell.member_id == member_id,
+            RoomDwell.site_id == site_id,
+            RoomDwell.left_at.is_(None),
+        )
+    )
+    if current is not None and current.room_id == room_id:
+        return  # the same room again (a restarted locator placing the member anew)
     _close_dwells(session, member_id, site_id, at)
     if room_id is not None:
         session.add(
