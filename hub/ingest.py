@@ -11,26 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.broadcast import Broadcaster, ScreenEvent
 from hub.config import HubConfig
-from hub.db.models import Node, SeenMessage
+from hub.db.models import BadgeTap, Member, Node, SeenMessage
 from hub.greeting import Greeting, greeting_for
 from hub.live import LiveState
 from hub.measurements import ingest_point, node_health_point
 from hub.metrics import HubMetrics, LogLimiter, total
 from hub.moments import nearby, todays_moments
 from hub.mqtt_link import Inbound
-from hub.presence import apply_badge, ms_to_datetime
+from hub.presence import BadgeOwners, apply_badge, ms_to_datetime
 from hub.timeseries import Point
 from vivant.wire.codec import decode_edge, decode_status, encode
 from vivant.wire.errors import Rejected, RejectReason
@@ -49,6 +53,7 @@ from vivant.wire.topics import EdgeKind, HubKind, NodeTopic, TopicError, Topics
 log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL_S = 60.0
+MAX_WAIT_S = 0.5  # bounds how long a stopping hub waits for its worker thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +92,7 @@ class Ingestor:
         self,
         config: HubConfig,
         sessions: sessionmaker[Session],
-        queue: asyncio.Queue[Inbound],
+        inbox: queue.Queue[Inbound],
         broadcaster: Broadcaster,
         metrics: HubMetrics,
         *,
@@ -101,7 +106,7 @@ class Ingestor:
         self.topics = Topics(config.mqtt.topic_root)
         self._root_prefix = config.mqtt.topic_root + "/"
         self._sessions = sessions
-        self._queue = queue
+        self._queue = inbox
         self._broadcaster = broadcaster
         self._metrics = metrics
         self._ack = ack
@@ -110,6 +115,7 @@ class Ingestor:
         self._limiter = LogLimiter(log)
         self._nodes = {(s.id, n.id): n for s in config.sites for n in s.nodes}
         self.live = live
+        self._badge_owners = BadgeOwners()
         self._points = points
         self._saved_at = time.monotonic()
         self.last_lag_s: float | None = None
@@ -124,22 +130,31 @@ class Ingestor:
         interval = self.config.live_tick_s
         next_tick = time.monotonic() + interval
         while True:
-            try:
-                async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
-                    first = await self._queue.get()
-            except TimeoutError:
-                first = None
-            if first is not None:
-                batch = [first]
-                while len(batch) < self.config.ingest.batch_size and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                self._metrics.queue_depth.set(self._queue.qsize())
+            wait = min(MAX_WAIT_S, max(0.0, next_tick - time.monotonic()))
+            # One hop to the worker thread per batch, never per message.
+            batch = await asyncio.to_thread(self._take, wait)
+            if batch:
                 effects = await self._retrying(self.apply, batch)
                 self._ack(batch)
                 self._emit(effects)
             if time.monotonic() >= next_tick:
                 self._emit(await self._retrying(self.tick))
                 next_tick = time.monotonic() + interval
+
+    def _take(self, wait: float) -> list[Inbound]:
+        """Up to ``batch_size`` messages: wait at most *wait* s for the first, none for the rest."""
+        try:
+            batch = [self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()]
+        except queue.Empty:
+            return []
+        limit = self.config.ingest.batch_size
+        while len(batch) < limit:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        self._metrics.queue_depth.set(self._queue.qsize())
+        return batch
 
     async def _retrying(self, work: Callable[..., Effects], *args: object) -> Effects:
         """Run *work* in the worker thread; while the database is unreachable, retry."""
@@ -209,8 +224,9 @@ class Ingestor:
         observations: list[Observation] = []
         node_events: list[NodeEvent] = []
         thirdparty: list[ThirdPartyMessage] = []
+        self._metrics.received.inc(len(batch))
+        accepted: Counter[str] = Counter()
         for message in batch:
-            self._metrics.received.inc()
             try:
                 item = self._classify(message)
             except Rejected as rejected:
@@ -225,22 +241,28 @@ class Ingestor:
                 thirdparty.append(item)
             elif item is not None:
                 node_events.append(item)
-        with self._sessions.begin() as session:
+        with self._sessions.begin() as session, session.no_autoflush:
             for topic, event, received in node_events:
                 if isinstance(event, Telemetry):
                     self._node_telemetry(session, topic, event, received)
                 else:
                     self._node_status(session, topic, event.value, received)
-                self._metrics.accepted.labels(kind=topic.kind.value).inc()
+                accepted[topic.kind.value] += 1
             fresh = self._deduplicate(session, observations)
             # Apply in observation order: an outbox replaying an outage must not overtake what
             # happened after it (the sort is stable: a node's own order holds for equal ts).
             fresh.sort(key=lambda o: o.payload.ts)
+            taps: list[dict[str, object]] = []
             for observation in fresh:
-                self._metrics.accepted.labels(kind=observation.topic.kind.value).inc()
-                self._observe(session, observation, effects)
+                accepted[observation.topic.kind.value] += 1
+                self._observe(session, observation, effects, taps)
+            if taps:  # the badge log, in one statement
+                session.execute(insert(BadgeTap), taps)
             for foreign in thirdparty:
-                self._thirdparty(session, foreign)
+                if self._thirdparty(session, foreign):
+                    accepted["thirdparty"] += 1
+        for kind, count in accepted.items():
+            self._metrics.accepted.labels(kind=kind).inc(count)
         now = time.monotonic()
         for message in batch:
             self._metrics.apply_latency.observe(now - message.received_mono)
@@ -284,38 +306,44 @@ class Ingestor:
         return Observation(parsed, payload, received)
 
     def _deduplicate(self, session: Session, observations: list[Observation]) -> list[Observation]:
-        """Drop (node, id) pairs already applied, in this batch or before: one query, one insert."""
+        """Drop (node, id) pairs already applied, in this batch or before.
+
+        One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` both records the new pairs and says
+        which they are (SQLite ≥ 3.35 and PostgreSQL); the primary key makes it exact under any
+        race or restart.
+        """
         if not observations:
             return []
-        keys = {(o.topic.site, o.topic.node, o.payload.id) for o in observations}
-        query = select(SeenMessage.site_id, SeenMessage.node_id, SeenMessage.msg_id).where(
-            tuple_(SeenMessage.site_id, SeenMessage.node_id, SeenMessage.msg_id).in_(keys)
+        rows: dict[tuple[str, str, str], dict[str, object]] = {}
+        for o in observations:
+            key = (o.topic.site, o.topic.node, o.payload.id)
+            if key not in rows:
+                rows[key] = {"site_id": key[0], "node_id": key[1], "msg_id": key[2],
+                             "seen_at": o.received}  # fmt: skip
+        dialect = session.get_bind().dialect.name
+        upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            upsert(SeenMessage)
+            .on_conflict_do_nothing()
+            .returning(SeenMessage.site_id, SeenMessage.node_id, SeenMessage.msg_id)
         )
-        known = {(row[0], row[1], row[2]) for row in session.execute(query)}
+        inserted = {
+            (row[0], row[1], row[2])
+            for row in session.execute(statement, list(rows.values())).all()
+        }
         fresh: list[Observation] = []
-        rows: list[dict[str, object]] = []
-        for observation in observations:
-            key = (observation.topic.site, observation.topic.node, observation.payload.id)
-            if key in known:
+        for o in observations:
+            key = (o.topic.site, o.topic.node, o.payload.id)
+            if key in inserted:
+                inserted.discard(key)  # a repeat inside the batch is a duplicate too
+                fresh.append(o)
+            else:
                 self._metrics.duplicates.inc()
-                continue
-            known.add(key)
-            fresh.append(observation)
-            rows.append(
-                {
-                    "site_id": key[0],
-                    "node_id": key[1],
-                    "msg_id": key[2],
-                    "seen_at": observation.received,
-                }
-            )
-        if rows:
-            session.execute(insert(SeenMessage), rows)
         return fresh
 
-    def _thirdparty(self, session: Session, message: ThirdPartyMessage) -> None:
+    def _thirdparty(self, session: Session, message: ThirdPartyMessage) -> bool:
         if self.live is None:
-            return
+            return False
         try:
             self.live.thirdparty(session, message.topic, message.payload, message.received_ms)
         except Rejected as rejected:
@@ -323,20 +351,33 @@ class Ingestor:
             self._limiter.warning(
                 rejected.reason.value, "rejected %s: %s", message.topic, rejected.detail
             )
-            return
-        self._metrics.accepted.labels(kind="thirdparty").inc()
+            return False
+        return True
 
-    def _observe(self, session: Session, observation: Observation, effects: Effects) -> None:
+    def _observe(
+        self,
+        session: Session,
+        observation: Observation,
+        effects: Effects,
+        taps: list[dict[str, object]],
+    ) -> None:
         payload = observation.payload
         if isinstance(payload, Badge):
-            self._badge(session, observation.topic, payload, observation.received, effects)
+            self._badge(session, observation.topic, payload, observation.received, effects, taps)
         elif self.live is not None:
             self.live.observe(session, observation.topic, payload, effects)
 
     def _badge(
-        self, session: Session, topic: NodeTopic, badge: Badge, received: datetime, effects: Effects
+        self,
+        session: Session,
+        topic: NodeTopic,
+        badge: Badge,
+        received: datetime,
+        effects: Effects,
+        taps: list[dict[str, object]],
     ) -> None:
         node = self._nodes[(topic.site, topic.node)]
+        member_id = self._badge_owners.member_id(session, badge.credential)
         result = apply_badge(
             session,
             topic.site,
@@ -344,6 +385,8 @@ class Ingestor:
             badge,
             received,
             exit_reader=badge.reader in node.exit_readers,
+            member=session.get(Member, member_id) if member_id is not None else None,
+            tap_log=taps,
         )
         self._command_seq += 1
         feedback = FeedbackCommand(

@@ -28,7 +28,7 @@ from hub.db.models import (
     Credential,
     CredentialKind,
     HubState,
-    Member,
+    MemberConsent,
     OccupancyRollup,
     PresenceSource,
 )
@@ -60,45 +60,45 @@ class TagOwner:
 
 
 class TagDirectory:
-    """Tag id → member, cached for a minute (enrolments are rare, windows are many)."""
+    """Tag id → owner for every enrolled BLE tag, in memory, reloaded every
+    :data:`TAG_CACHE_S` (enrolments and consent changes are rare, windows are many)."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, TagOwner | None]] = {}
-        self._enrolled: tuple[float, frozenset[str]] | None = None
+        self._owners: dict[str, TagOwner] = {}
+        self._loaded_at: float | None = None
+
+    def _load(self, session: Session) -> None:
+        now = time.monotonic()
+        if self._loaded_at is not None and now - self._loaded_at < TAG_CACHE_S:
+            return
+        located = set(
+            session.scalars(
+                select(MemberConsent.member_id).where(
+                    MemberConsent.scope == Consent.ROOM_LOCATION.value
+                )
+            )
+        )
+        rows = session.execute(
+            select(Credential.value, Credential.member_id).where(
+                Credential.kind == CredentialKind.BLE_TAG.value
+            )
+        )
+        self._owners = {tag: TagOwner(member_id, member_id in located) for tag, member_id in rows}
+        self._loaded_at = now
 
     def owner(self, session: Session, tag: str) -> TagOwner | None:
         """The owner of *tag*, or ``None`` for a tag nobody enrolled."""
-        now = time.monotonic()
-        cached = self._cache.get(tag)
-        if cached is not None and now - cached[0] < TAG_CACHE_S:
-            return cached[1]
-        member = session.scalar(
-            select(Member)
-            .join(Credential)
-            .where(Credential.kind == CredentialKind.BLE_TAG.value, Credential.value == tag)
-        )
-        owner = (
-            TagOwner(member.id, member.allows(Consent.ROOM_LOCATION))
-            if member is not None
-            else None
-        )
-        self._cache[tag] = (now, owner)
-        return owner
+        self._load(session)
+        return self._owners.get(tag)
 
     def enrolled(self, session: Session) -> frozenset[str]:
-        """Every enrolled BLE tag id (for third-party parsers), cached for a minute."""
-        now = time.monotonic()
-        if self._enrolled is None or now - self._enrolled[0] >= TAG_CACHE_S:
-            values = session.scalars(
-                select(Credential.value).where(Credential.kind == CredentialKind.BLE_TAG.value)
-            )
-            self._enrolled = (now, frozenset(values))
-        return self._enrolled[1]
+        """Every enrolled BLE tag id (for third-party parsers)."""
+        self._load(session)
+        return frozenset(self._owners)
 
     def forget(self) -> None:
-        """Drop the cache (after an enrolment or a consent change)."""
-        self._cache.clear()
-        self._enrolled = None
+        """Reload at the next window (after an enrolment or a consent change)."""
+        self._loaded_at = None
 
 
 @dataclass

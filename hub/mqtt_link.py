@@ -12,8 +12,8 @@ window for the hub is used up. That is the back-pressure; nothing is dropped.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -43,13 +43,12 @@ class Inbound:
 
 
 class HubMqtt:
-    """Connects the hub to the broker and feeds an asyncio queue."""
+    """Connects the hub to the broker and feeds the (thread-safe, bounded) ingest queue."""
 
     def __init__(
         self,
         settings: MqttSettings,
-        queue: asyncio.Queue[Inbound],
-        loop: asyncio.AbstractEventLoop,
+        inbox: queue.Queue[Inbound],
         *,
         client_id: str = "vivant-hub",
         on_received: Callable[[], None] | None = None,
@@ -58,8 +57,7 @@ class HubMqtt:
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
-        self._queue = queue
-        self._loop = loop
+        self._queue = inbox
         self._on_received = on_received
         self._extra = list(extra_subscriptions or [])
         self._announce = list(on_connect_publish or [])
@@ -147,13 +145,11 @@ class HubMqtt:
         )
         if self._on_received is not None:
             self._on_received()
-        # asyncio.Queue is not thread-safe: hand the item to the event loop and wait while the
-        # queue is full (back-pressure) unless the hub is stopping.
-        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        # Wait while the queue is full (back-pressure: the broker stops sending once the hub's
+        # in-flight window is used up), unless the hub is stopping.
         while not self._stopping.is_set():
             try:
-                future.result(timeout=0.5)
+                self._queue.put(item, timeout=0.5)
                 return
-            except TimeoutError:
+            except queue.Full:
                 continue
-        future.cancel()

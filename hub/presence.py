@@ -12,6 +12,7 @@ time of the observation, not of its arrival.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +31,13 @@ from hub.db.models import (
     TapOutcome,
 )
 from vivant.wire.payloads import Badge
+
+
+class LookUp:
+    """Marker: resolve the badge's member from the database."""
+
+
+OWNER_CACHE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,36 @@ def member_for_credential(session: Session, kind: CredentialKind, value: str) ->
 def member_for_badge(session: Session, credential: str) -> Member | None:
     """The member a badge credential is enrolled for, if any."""
     return member_for_credential(session, CredentialKind.BADGE, credential)
+
+
+class BadgeOwners:
+    """Credential → member id for every enrolled badge, held in memory and reloaded every
+    :data:`OWNER_CACHE_S` seconds: a tap then costs a dict lookup, even for unknown badges.
+
+    The reload interval bounds how long a revoked badge keeps working; enrolment and revocation
+    code call :meth:`forget` so the change applies at the next tap.
+    """
+
+    def __init__(self) -> None:
+        self._owners: dict[str, int] = {}
+        self._loaded_at: float | None = None
+
+    def member_id(self, session: Session, credential: str) -> int | None:
+        """The id of the member the credential is enrolled for, if any."""
+        now = time.monotonic()
+        if self._loaded_at is None or now - self._loaded_at >= OWNER_CACHE_S:
+            rows = session.execute(
+                select(Credential.value, Credential.member_id).where(
+                    Credential.kind == CredentialKind.BADGE.value
+                )
+            )
+            self._owners = {value: member_id for value, member_id in rows}
+            self._loaded_at = now
+        return self._owners.get(credential)
+
+    def forget(self) -> None:
+        """Reload at the next tap (after an enrolment or a revocation)."""
+        self._loaded_at = None
 
 
 def open_session(session: Session, member_id: int, site_id: str) -> PresenceSession | None:
@@ -136,25 +174,35 @@ def apply_badge(
     received_at: datetime,
     *,
     exit_reader: bool = False,
+    member: Member | type[LookUp] | None = LookUp,
+    tap_log: list[dict[str, object]] | None = None,
 ) -> TapResult:
-    """Record a tap in the badge log and update the member's presence (arrival or exit)."""
+    """Record a tap in the badge log and update the member's presence (arrival or exit).
+
+    *member* may be given when the caller already resolved the credential (a cache); rows of the
+    badge log go to *tap_log* for one bulk insert when given, else straight to the session.
+    """
     observed = ms_to_datetime(badge.ts)
-    member = member_for_badge(session, badge.credential)
+    if member is LookUp:
+        member = member_for_badge(session, badge.credential)
+    assert member is None or isinstance(member, Member)
     outcome = TapOutcome.ACCEPTED if member else TapOutcome.UNKNOWN
-    session.add(
-        BadgeTap(
-            site_id=site_id,
-            node_id=node_id,
-            room_id=badge.room,
-            reader=badge.reader,
-            msg_id=badge.id,
-            credential=badge.credential,
-            member_id=member.id if member else None,
-            outcome=outcome.value,
-            observed_at=observed,
-            received_at=received_at,
-        )
-    )
+    row: dict[str, object] = {
+        "site_id": site_id,
+        "node_id": node_id,
+        "room_id": badge.room,
+        "reader": badge.reader,
+        "msg_id": badge.id,
+        "credential": badge.credential,
+        "member_id": member.id if member else None,
+        "outcome": outcome.value,
+        "observed_at": observed,
+        "received_at": received_at,
+    }
+    if tap_log is None:
+        session.add(BadgeTap(**row))
+    else:
+        tap_log.append(row)
     if member is None:
         return TapResult(outcome, None, arrived=False)
     if exit_reader:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -51,13 +52,11 @@ class HubRuntime:
     async def start(self) -> None:
         """Prepare the database, connect to the broker and start consuming."""
         await asyncio.to_thread(self._prepare_database)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Inbound] = asyncio.Queue(self.config.ingest.queue_size)
+        inbox: queue.Queue[Inbound] = queue.Queue(self.config.ingest.queue_size)
         announce = discovery_messages(self.config) if self.config.home_assistant_discovery else []
         self.mqtt = HubMqtt(
             self.config.mqtt,
-            queue,
-            loop,
+            inbox,
             extra_subscriptions=subscriptions(self.config.thirdparty),
             on_connect_publish=announce,
         )
@@ -65,7 +64,7 @@ class HubRuntime:
         self.ingestor = Ingestor(
             self.config,
             self.sessions,
-            queue,
+            inbox,
             self.broadcaster,
             self.metrics,
             ack=mqtt.ack,

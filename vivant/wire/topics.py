@@ -10,6 +10,7 @@ Two names are reserved because they sit where a site or node id would: the site 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -91,6 +92,12 @@ ParsedTopic = NodeTopic | OccupancyTopic | HubStatusTopic
 _KINDS: dict[str, EdgeKind | HubKind] = {k.value: k for k in (*EdgeKind, *HubKind)}
 
 
+@functools.cache
+def _three_segments(root: str) -> re.Pattern[str]:
+    segment = "([a-z0-9_-]{1,64})"
+    return re.compile(f"{re.escape(root)}/{segment}/{segment}/{segment}")
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """Builds and parses the topics under one root (``vivant/v1`` unless configured)."""
@@ -126,15 +133,15 @@ class Topics:
 
     def parse(self, topic: str) -> ParsedTopic:
         """Parse a topic under this root, or raise :class:`TopicError`."""
-        prefix = self.root + "/"
-        if not topic.startswith(prefix):
-            raise TopicError(f"topic {topic!r} is not under {self.root!r}")
-        parts = topic[len(prefix) :].split("/")
-        if parts == ["hub", "status"]:
-            return HubStatusTopic()
-        if len(parts) != 3 or not all(SEGMENT_RE.fullmatch(p) for p in parts):
+        match = _three_segments(self.root).fullmatch(topic)  # the hot path: one regex
+        if match is None:
+            prefix = self.root + "/"
+            if not topic.startswith(prefix):
+                raise TopicError(f"topic {topic!r} is not under {self.root!r}")
+            if topic[len(prefix) :] == "hub/status":
+                return HubStatusTopic()
             raise TopicError(f"topic {topic!r} is not <site>/<node>/<kind>")
-        site, middle, last = parts
+        site, middle, last = match.groups()
         if site in RESERVED_SITE_IDS:
             raise TopicError(f"topic {topic!r} uses the reserved site id {site!r}")
         if middle in RESERVED_NODE_IDS:

@@ -1,0 +1,248 @@
+"""Hub ingest rate against a bare paho subscriber, on the same Mosquitto, in one run.
+
+A backlog of N messages (≈70 % BLE windows, 25 % sensor readings, 5 % badge taps, from 30 sites)
+is queued at the broker for a subscriber that is away (persistent session); the subscriber then
+connects and the time to drain the backlog is measured. Done once for a bare paho subscriber that
+only counts, once for the hub (validation, deduplication, presence, occupancy, SQLite commit and
+manual acknowledgements), at QoS 0 and QoS 1. Prints rates and their ratio, plus lost and
+duplicated counts from the hub's database. A figure, not a timed test.
+
+    .venv/bin/python -m benchmarks.ingest_rate [--messages 20000]
+
+The broker is a private Mosquitto with ``max_queued_messages 0`` (a backlog of N must fit),
+``queue_qos0_messages true`` and ``max_inflight_messages 100``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+
+from hub.db.engine import make_engine, make_sessionmaker
+from hub.db.migrate import upgrade
+from hub.db.models import BadgeTap, SeenMessage
+from tests.support.mosquitto import PrivateBroker, free_port, wait_for_port
+from vivant.wire import credential_for
+
+SITES = [f"site-{i:02d}" for i in range(30)]
+ROOMS = ["accueil", "open-space", "cuisine", "reunion"]
+ROOT = "vivant/v1"
+BROKER_EXTRA = "max_queued_messages 0\nqueue_qos0_messages true\nmax_inflight_messages 100\n"
+
+
+def node_of(room: str) -> str:
+    """One node per room."""
+    return f"pi-{room}"
+
+
+def messages(count: int, run: str, seed: int = 1) -> list[tuple[str, bytes]]:
+    """The realistic mix, with ids unique per node and timestamps of the last minutes."""
+    rng = random.Random(seed)
+    now = int(time.time() * 1000) - 60_000
+    out = []
+    for index in range(count):
+        site, room = rng.choice(SITES), rng.choice(ROOMS)
+        ts = now + index
+        draw = rng.random()
+        if draw < 0.70:
+            kind = "ble"
+            tags = [
+                {"tag": f"iBeacon:2f234454-cf6d-4a0f-adf2-f4911ba9ffa6-1-{rng.randrange(200)}",
+                 "rssi": round(rng.uniform(-95, -50), 1), "n": rng.randrange(1, 6)}
+                for _ in range(rng.randrange(0, 4))
+            ]  # fmt: skip
+            body: dict[str, object] = {"window_s": 5, "tags": tags, "anonymous": rng.randrange(8)}
+        elif draw < 0.95:
+            kind = "sensor"
+            sensor = rng.choice(["co2", "temperature", "humidity", "motion"])
+            value = {"co2": 600.0, "temperature": 21.0, "humidity": 45.0, "motion": 1}[sensor]
+            body = {"kind": sensor, "value": value}
+        else:
+            kind, room = "badge", "accueil"
+            uid = f"04{rng.getrandbits(48):012X}"
+            body = {"reader": "porte", "credential": credential_for("bench-key-0123456789", uid)}
+        body.update({"id": f"{run}-{index}", "ts": ts, "room": room})
+        out.append((f"{ROOT}/{site}/{node_of(room)}/{kind}", json.dumps(body).encode()))
+    return out
+
+
+def publish_all(port: int, qos: int, count: int, run: str) -> None:
+    """Publish the mix from another process (so the publisher does not share our GIL)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages(count, run)]
+    for info in infos:
+        info.wait_for_publish(60)
+    client.loop_stop()
+    client.disconnect()
+
+
+def backlog(port: int, qos: int, count: int, run: str) -> None:
+    """Queue *count* messages at the broker (for whoever has a persistent subscription)."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=publish_all, args=(port, qos, count, run)
+    )
+    process.start()
+    process.join()
+    time.sleep(1.0)  # let the broker finish queueing
+
+
+def bare_rate(port: int, qos: int, count: int) -> float:
+    """Messages/s for a subscriber that only counts (auto-acknowledged by paho)."""
+    received = 0
+    first = last = 0.0
+    done = threading.Event()
+
+    def on_message(_c: paho.Client, _u: object, _m: paho.MQTTMessage) -> None:
+        nonlocal received, first, last
+        received += 1
+        last = time.perf_counter()
+        if received == 1:
+            first = last
+        if received >= count:
+            done.set()
+
+    client_id = f"bench-bare-{qos}-{os.getpid()}"
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.connect("127.0.0.1", port)
+    client.subscribe(f"{ROOT}/#", qos=1)
+    client.loop_start()
+    time.sleep(0.5)
+    client.loop_stop()
+    client.disconnect()
+    backlog(port, qos, count, f"bare{qos}")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    done.wait(600)
+    client.unsubscribe(f"{ROOT}/#")  # leave no session collecting the hub's backlog
+    client.loop_stop()
+    client.disconnect()
+    return received / (last - first) if last > first else float("nan")
+
+
+def hub_config(workdir: Path, port: int, http_port: int, client_id: str) -> Path:
+    """30 sites, one node per room."""
+    config = {
+        "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id},
+        "database": {"url": f"sqlite:///{workdir / 'hub.db'}"},
+        "http": {"port": http_port},
+        "ingest": {"queue_size": 20_000, "batch_size": 1000},
+        "sites": [
+            {
+                "id": site,
+                "name": site,
+                "rooms": [{"id": r, "name": r, "kind": "desk"} for r in ROOMS],
+                "nodes": [{"id": node_of(r), "rooms": [r]} for r in ROOMS],
+            }
+            for site in SITES
+        ],
+    }
+    path = workdir / "hub.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def metric(http_port: int, name: str) -> float:
+    """Sum of a metric's samples in the hub's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+def hub_rate(port: int, qos: int, count: int, workdir: Path) -> tuple[float, int, int]:
+    """Messages/s for the hub draining the backlog; plus lost and applied-twice counts."""
+    http_port = free_port()
+    config = hub_config(workdir, port, http_port, f"bench-hub-{qos}-{os.getpid()}")
+    command = [sys.executable, "-m", "vivant", "hub", "--config", str(config)]
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port("127.0.0.1", http_port, timeout=60)
+        return process
+
+    hub = start()  # registers the persistent subscription, then leaves
+    hub.send_signal(signal.SIGTERM)
+    hub.wait()
+    backlog(port, qos, count, f"hub{qos}")
+    hub = start()
+    first = end = 0.0
+    try:
+        while True:
+            received = metric(http_port, "vivant_messages_received_total")
+            now = time.perf_counter()
+            if received > 0 and not first:
+                first = now
+            if received >= count:
+                end = now
+                break
+            time.sleep(0.01)
+        time.sleep(1.0)
+        dropped_duplicates = int(metric(http_port, "vivant_messages_duplicate_total"))
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        hub.wait()
+    engine = make_engine(f"sqlite:///{workdir / 'hub.db'}")
+    with make_sessionmaker(engine)() as session:
+        applied = int(session.scalar(select(func.count()).select_from(SeenMessage)) or 0)
+        taps = int(session.scalar(select(func.count(BadgeTap.id))) or 0)
+    engine.dispose()
+    expected_taps = sum(1 for topic, _ in messages(count, f"hub{qos}") if topic.endswith("/badge"))
+    # Each observation is applied once iff it has exactly one row in seen_messages (primary key)
+    # and each badge exactly one row in the badge log.
+    lost = max(0, count - applied) + max(0, expected_taps - taps)
+    twice = max(0, taps - expected_taps)
+    if dropped_duplicates:
+        print(f"  (QoS {qos}: {dropped_duplicates} redelivered messages dropped as duplicates)")
+    return count / (end - first), lost, twice
+
+
+def main() -> None:
+    """Run both subscribers at QoS 0 and QoS 1 and print the figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = PrivateBroker(workdir=Path(tmp) / "mosquitto", extra_config=BROKER_EXTRA)
+        broker.start()
+        try:
+            print(f"{args.messages} messages, 30 sites, mix 70 % BLE / 25 % sensor / 5 % badge")
+            for qos in (0, 1):
+                bare = bare_rate(broker.port, qos, args.messages)
+                workdir = Path(tmp) / f"hub-qos{qos}"
+                workdir.mkdir()
+                engine = make_engine(f"sqlite:///{workdir / 'hub.db'}")
+                upgrade(engine)
+                engine.dispose()
+                hub, lost, twice = hub_rate(broker.port, qos, args.messages, workdir)
+                print(
+                    f"QoS {qos}: bare paho {bare:8.0f} msg/s   hub {hub:8.0f} msg/s   "
+                    f"ratio {hub / bare:4.2f}   lost {lost}   applied twice {twice}"
+                )
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
