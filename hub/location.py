@@ -20,21 +20,26 @@ between other rooms"). Three layers answer that:
    (``beta``; with ``beta = 0`` it is a time-aware EMA). The median is off by default: a 5 s
    window is already a mean over about four advertisements, and in the presence benchmark a
    median of three windows only added a window of lag (accuracy −0.3 to −0.4 points, no fewer
-   false changes); it is there for nodes that report single advertisements. A receiver that
-   stops hearing a tag
-   does not keep its last value forever: after ``stale_after_s`` its score sinks by
-   ``stale_decay_db_per_s``, and after ``receiver_expiry_s`` it is forgotten, so a person who
-   walked away from a node is not held in its room by a frozen number.
+   false changes); it is there for nodes that report single advertisements. The count ``n`` is
+   not weighted in: near a node it is 4 or 5 in every window, and far away, where it drops, the
+   receiver does not decide the room anyway. A receiver that stops hearing a tag does not keep
+   its last value forever: after ``stale_after_s`` its score sinks by ``stale_decay_db_per_s``,
+   and after ``receiver_expiry_s`` it is forgotten, so a person who walked away from a node is
+   not held in its room by a frozen number.
 2. **Room score.** A room's score is the best of its receivers' scores (a large room may have
    several nodes; the nearest one is the one that tells). ``node_offsets_db`` corrects a node
    that hears everything louder or softer (ESPresense's ``rx_adj_rssi``).
 3. **Decision with hysteresis.** The incumbent room stays until a challenger room beats it by
-   ``margin_db`` at every evaluation for ``switch_after_s`` (Bermuda's incumbent/challenger rule,
-   where a challenger must win by a percentage of distance, on history, not on one advert). The
+   ``margin_db`` at every evaluation for ``switch_after_s``. This is Bermuda's incumbent and
+   challenger contest (there a challenger must be 30 % closer outright, or 15 % closer over its
+   recent history, and its RSSI fallback asks for a 3 dB lead), made continuous in time. The
    challenger's clock restarts whenever it stops winning, so one stray stronger window never
    moves anyone (the bug fixed in renfield PR #777, where a counter shared by all rooms let the
    first stray sighting switch). The first placement is quicker: the best room once the tag has
-   ``place_min_samples`` sightings.
+   ``place_min_samples`` sightings. The defaults were tuned on benchmarks/presence_accuracy.py
+   (seeds 1 and 2); a "patient" second rule (a 2-3 dB lead on an 80 s average, held a minute or
+   two) was tried there and dropped: it won nothing, since the rooms it would fix are the ones
+   two nodes hear alike, where only calibrating the nodes (``node_offsets_db``) helps.
 
 Time and order
 --------------
@@ -45,8 +50,10 @@ synchronised and an outbox may deliver late, hence these rules for a sighting of
   only move the person back in time); within the tolerance it is smoothed in (another node's
   window that ended a little earlier is normal);
 * not newer than the last window of the same receiver: dropped (a repeat or a reordering);
-* older than the site's newest time by more than ``absence_s``: dropped (whoever it describes
-  has left by now);
+* older than the hub's time (the latest :meth:`RoomLocator.tick`) by more than ``absence_s``:
+  dropped (whoever it describes has left by now); newer than it by more than
+  ``future_tolerance_s``: dropped too (a node whose clock runs ahead). The hub's time comes from
+  the ticks only, so one node's wrong clock cannot make everyone else's sightings look stale;
 * for a tag that departed, older than the departure decision (by absence) or within
   ``leave_quiet_s`` after an exit (:meth:`RoomLocator.leave`): dropped, so a late window or the
   walk out past the entrance node does not bring the person back.
@@ -158,6 +165,15 @@ class LocationSettings(StrictModel):
             "it is still smoothed in (nodes' windows are not synchronised)."
         ),
     )
+    future_tolerance_s: float = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description=(
+            "A sighting dated more than this after the hub's time (the last tick) is dropped: "
+            "a node whose clock runs ahead must not keep a tag on site."
+        ),
+    )
     leave_quiet_s: float = Field(
         default=120,
         ge=0,
@@ -238,10 +254,11 @@ class RoomLocator:
         self.settings = settings or LocationSettings()
         self._tracks: dict[str, _Track] = {}
         self._ignore_before: dict[str, int] = {}  # tag -> sightings older than this are dropped
-        self._clock_ms = 0
+        self._clock_ms = 0  # the hub's time: the latest tick (0 before the first)
         self.dropped = 0  # sightings dropped by the time and order rules
         s = self.settings
         self._late_ms = round(s.late_tolerance_s * 1000)
+        self._future_ms = round(s.future_tolerance_s * 1000)
         self._absence_ms = round(s.absence_s * 1000)
         self._stale_ms = s.stale_after_s * 1000
         self._expiry_ms = s.receiver_expiry_s * 1000
@@ -269,8 +286,8 @@ class RoomLocator:
     def observe(self, sighting: Sighting) -> RoomChange | None:
         """Take one sighting; return the tag's room change, if it causes one."""
         ts = sighting.ts_ms
-        self._clock_ms = max(self._clock_ms, ts)
-        if ts < self._clock_ms - self._absence_ms:
+        clock = self._clock_ms
+        if clock and not clock - self._absence_ms <= ts <= clock + self._future_ms:
             self.dropped += 1
             return None
         ignore_before = self._ignore_before.get(sighting.tag)
@@ -308,7 +325,6 @@ class RoomLocator:
 
     def leave(self, tag: str, ts_ms: int) -> RoomChange | None:
         """The tag left for sure (exit tap, daily cut-off); ignore it for ``leave_quiet_s``."""
-        self._clock_ms = max(self._clock_ms, ts_ms)
         quiet_until = ts_ms + round(self.settings.leave_quiet_s * 1000)
         self._ignore_before[tag] = max(self._ignore_before.get(tag, 0), quiet_until)
         track = self._tracks.pop(tag, None)

@@ -36,7 +36,7 @@ def sight(room: str, rssi: float, t: float, node: str | None = None, tag: str = 
 
 def windows(levels: dict[str, float], start: float, end: float, step: float = 5) -> list[Sighting]:
     """Every room's node reporting its level every *step* seconds in [start, end)."""
-    out = []
+    out: list[Sighting] = []
     t = start
     while t < end:
         out.extend(sight(room, rssi, t) for room, rssi in levels.items())
@@ -247,7 +247,7 @@ def test_a_late_sighting_within_tolerance_counts_but_never_dates_a_change_in_the
     placed_in_a(locator)
     # b's node reports 8 s late: each of its windows arrives after a newer one of a's node
     changes: list[RoomChange] = []
-    for t in range(60, 180, 5):
+    for t in range(65, 180, 5):
         changes += feed(locator, [sight("a", -75, t), sight("b", -60, t - 8)])
     assert [c.room for c in changes] == ["b"]
     assert locator.dropped == 0
@@ -277,11 +277,16 @@ def test_a_late_sighting_does_not_bring_back_someone_who_left() -> None:
     assert [c.room for c in feed(locator, fresh)] == ["a"]
 
 
-def test_sightings_older_than_the_site_clock_by_absence_s_are_dropped() -> None:
+def test_sightings_far_from_the_hubs_time_are_dropped() -> None:
     locator = RoomLocator()
     locator.tick(at(3600))
     assert feed(locator, windows({"a": -60}, 3600 - DEFAULTS.absence_s - 60, 3300)) == []
+    ahead = 3600 + DEFAULTS.future_tolerance_s + 1  # a node whose clock runs ahead
+    assert feed(locator, windows({"a": -60}, ahead, ahead + 30)) == []
     assert locator.tags() == set()
+    assert locator.dropped == 12 + 6
+    # the wrong clock did not move the hub's time: on-time sightings still count
+    assert [c.room for c in feed(locator, windows({"a": -60}, 3601, 3620))] == ["a"]
 
 
 # -- persistence -----------------------------------------------------------------------------
@@ -367,11 +372,15 @@ def test_without_sightings_only_absence_moves_anyone(
             assert change.previous == room
             assert last is not None
             assert now - last >= DEFAULTS.absence_s * 1000
+        changed = {c.tag for c in changes}
         for tag in TAGS:
             room, last = before[tag]
-            if tag not in {c.tag for c in changes}:
-                assert locator.room_of(tag) == room
-                assert last is None or now - last < DEFAULTS.absence_s * 1000
+            if tag in changed:
+                continue
+            assert locator.room_of(tag) == room
+            if last is not None and now - last >= DEFAULTS.absence_s * 1000:
+                assert room is None  # never placed: forgotten without a change
+                assert locator.last_seen_ms(tag) is None
 
 
 @settings(max_examples=60, deadline=None)
@@ -389,15 +398,20 @@ def test_a_restored_locator_behaves_like_the_original(sightings: list[Sighting],
 
 
 def test_a_simulated_lunch_hour_meets_the_presence_goals() -> None:
-    """Seeded, so deterministic: 8 people at éKilibre from 12:00 to 13:30."""
-    sim = Simulation(ekilibre(), people=8, seed=11, start_s=4 * 3600, duration_s=5400)
+    """8 people at éKilibre from 12:00 to 13:30, seed 1: deterministic, a regression guard.
+
+    Ninety minutes of eight people is a small sample: one person at a seat that two nodes hear
+    alike (uncalibrated node gains, σ 2 dB) costs about 8 points, and seeds 5 and 7 of 1-12 fall
+    below 97 % this way. The full days of benchmarks/presence_accuracy.py are the measure.
+    """
+    sim = Simulation(ekilibre(), people=8, seed=1, start_s=4 * 3600, duration_s=5400)
     locator = RoomLocator()
     timeline: dict[str, list[tuple[int, str | None]]] = {}
     next_tick = sim.start_ms + 5000
     for sighting in sim.sightings():
         while next_tick <= sighting.ts_ms:
-            for change in locator.tick(next_tick):
-                timeline.setdefault(change.tag, []).append((next_tick, None))
+            for gone in locator.tick(next_tick):
+                timeline.setdefault(gone.tag, []).append((next_tick, None))
             next_tick += 5000
         change = locator.observe(sighting)
         if change is not None:

@@ -313,6 +313,14 @@ class Walk:
 Leg = Stay | Walk
 
 
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One stay on site: entrance crossed inbound, then outbound (epoch ms)."""
+
+    arrived_ms: int
+    departed_ms: int
+
+
 @dataclass(frozen=True)
 class Person:
     """Someone wearing an enrolled tag, with their day."""
@@ -320,6 +328,7 @@ class Person:
     tag: str
     desk_room: str
     legs: tuple[Leg, ...]  # contiguous while on site or on the street; gaps are away
+    visits: tuple[Visit, ...]  # the day's stays on site
     _starts: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -334,14 +343,6 @@ class Person:
         if t > leg.end_s:
             return None
         return leg.at if isinstance(leg, Stay) else leg.position(t)
-
-
-@dataclass(frozen=True, slots=True)
-class Visit:
-    """One stay on site: entrance crossed inbound, then outbound (epoch ms)."""
-
-    arrived_ms: int
-    departed_ms: int
 
 
 class _DayBuilder:
@@ -390,7 +391,7 @@ class _DayBuilder:
         self.room = STREET
 
 
-def _person_day(plan: FloorPlan, rng: random.Random, tag: str) -> tuple[Person, list[Visit]]:
+def _person_day(plan: FloorPlan, rng: random.Random, tag: str) -> Person:
     """One person's randomised working day (times in seconds from 08:00)."""
     h = 3600.0
     desk_room = "open-space" if rng.random() < 0.75 else "bureaux"
@@ -428,8 +429,7 @@ def _person_day(plan: FloorPlan, rng: random.Random, tag: str) -> tuple[Person, 
         day.stay_until(start)
         if room == STREET:
             day.leave()
-            day.stay_until(start + duration)  # away: a gap in the legs
-            day.legs.pop()
+            day.t = max(day.t, start + duration)  # away: a gap in the legs
             day.go(desk_room, desk)
         else:
             margin = 0.3 if room == "cabine" else 0.6
@@ -438,11 +438,10 @@ def _person_day(plan: FloorPlan, rng: random.Random, tag: str) -> tuple[Person, 
             day.go(desk_room, desk)
     day.stay_until(leave)
     day.leave()
-    person = Person(tag, desk_room, tuple(day.legs))
-    visits = [
+    visits = tuple(
         Visit(DAY_START_MS + round(a * 1000), DAY_START_MS + round(d * 1000)) for a, d in day.visits
-    ]
-    return person, visits
+    )
+    return Person(tag, desk_room, tuple(day.legs), visits)
 
 
 @dataclass(frozen=True)
@@ -518,11 +517,11 @@ class Simulation:
         visits: dict[str, list[Visit]] = {}
         for _ in range(people):
             tag = f"mac:{rng.getrandbits(48):012x}"
-            person, person_visits = _person_day(plan, rng, tag)
+            person = _person_day(plan, rng, tag)
             self.people.append(person)
             visits[tag] = [
                 v
-                for v in person_visits
+                for v in person.visits
                 if v.arrived_ms < self.end_ms and v.departed_ms > self.start_ms
             ]
         seconds = range(start_s, start_s + duration_s)
@@ -530,15 +529,24 @@ class Simulation:
             p.tag: [_room_or_none(plan, p.position(float(s))) for s in seconds] for p in self.people
         }
         self.truth = GroundTruth(plan, self.start_ms, duration_s, rooms, visits)
+        # each node's static receive gain offset, dB: what an installer's calibration measures
+        gains = random.Random(f"{seed}-nodes")
+        self.node_gains_db = {
+            node.id: gains.gauss(0, self.radio.node_gain_sigma_db) for node in plan.nodes
+        }
 
     def windows(self) -> Iterator[NodeWindow]:
-        """Every node's windows in time order (the same stream for the same seed)."""
+        """Every node's windows in time order (the same stream for the same seed).
+
+        A window in which no tag was heard is left out: a real node sends it (wire contract),
+        but it carries no sighting.
+        """
         plan, radio = self.plan, self.radio
         rng = random.Random(f"{self.seed}-radio")
         nodes = plan.nodes
         window_ms = round(radio.window_s * 1000)
         phases_ms = [rng.randrange(window_ms) for _ in nodes]
-        gains = [rng.gauss(0, radio.node_gain_sigma_db) for _ in nodes]
+        gains = [self.node_gains_db[node.id] for node in nodes]
         step_ms = round(radio.interval_s * 1000)
         ad_phase_ms = {p.tag: rng.randrange(step_ms) for p in self.people}
         links = {(p.tag, i): Link(radio, rng) for p in self.people for i in range(len(nodes))}
