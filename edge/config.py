@@ -6,19 +6,36 @@ the line (see :mod:`vivant.config_file`). Nothing here touches hardware or the n
 a reader or the broker connection happens later, so ``vivant edge check-config`` is safe to run
 on a laptop.
 
-Badge readers are listed by *kind*. Today there are the two that need no hardware (``fake``,
-driven by code, and ``simulated``, random taps); a hardware backend (evdev keyboard wedge, PC/SC,
-serial) is added as a new kind here and a lazily imported module under :mod:`edge.sources`.
+Badge readers are listed by *kind*: two need no hardware (``fake``, driven by code, and
+``simulated``, random taps), four are hardware (``evdev`` keyboard wedges, ``pcsc``, ``serial``,
+``pn532``), each with its own section (``serial: {port: …}``) so a key that belongs to another kind
+is an error rather than silently ignored. The other sources (BLE, GPIO, environment) are described
+in :mod:`edge.source_settings`; this module checks what spans sections: every source's room is one
+the node serves, ids are unique, and no GPIO pin is wired twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from edge.source_settings import (
+    BleSettings,
+    DoorSettings,
+    EnvironmentSettings,
+    EvdevSettings,
+    FeedbackSettings,
+    GpioSettings,
+    MotionSettings,
+    PcscSettings,
+    PeopleCounterSettings,
+    Pn532Settings,
+    SerialSettings,
+)
 from vivant.config_file import Secret, StrictModel, load_yaml
 from vivant.mqtt import MqttSettings
 from vivant.wire.credential import normalise_uid
@@ -31,8 +48,13 @@ MIN_CREDENTIAL_KEY_CHARS = 16
 BadgeUid = Annotated[str, AfterValidator(normalise_uid)]
 """A badge UID in hex (separators allowed), stored normalised: uppercase, no separators."""
 
-BadgeReaderKind = Literal["fake", "simulated"]
-"""Badge reader backends known to this version (hardware kinds come as new values)."""
+BadgeReaderKind = Literal["fake", "simulated", "evdev", "pcsc", "serial", "pn532"]
+"""Badge reader backends known to this version."""
+
+HARDWARE_SECTIONS = ("evdev", "pcsc", "serial", "pn532")
+I2C_PINS = {2: "the I2C bus (SDA)", 3: "the I2C bus (SCL)"}
+"""Header pins taken by I2C when a node has I2C devices."""
+"""Reader kinds with a section of their own; only the section of the reader's kind may be set."""
 
 
 class OutboxSettings(StrictModel):
@@ -78,8 +100,10 @@ class BadgeReaderSettings(StrictModel):
     room: str = Field(description="Room where the reader is mounted; one of the node's ``rooms``.")
     kind: BadgeReaderKind = Field(
         description=(
-            "Backend: ``fake`` (taps injected by code, for tests and demos) or ``simulated`` "
-            "(random taps among ``uids``)."
+            "Backend: ``evdev`` (USB keyboard wedge), ``pcsc`` (ACR122U and other PC/SC "
+            "readers), ``serial`` (RDM6300 and other UART readers), ``pn532`` (NFC module on "
+            "I2C or UART); ``fake`` (taps injected by code) or ``simulated`` (random taps among "
+            "``uids``) need no hardware."
         )
     )
     debounce_s: float = Field(
@@ -104,11 +128,56 @@ class BadgeReaderSettings(StrictModel):
     seed: int | None = Field(
         default=None, description="Seed of the simulated taps, for a reproducible demo."
     )
+    evdev: EvdevSettings | None = Field(default=None, description="For ``kind: evdev``.")
+    pcsc: PcscSettings | None = Field(default=None, description="For ``kind: pcsc``.")
+    serial: SerialSettings | None = Field(default=None, description="For ``kind: serial``.")
+    pn532: Pn532Settings | None = Field(default=None, description="For ``kind: pn532``.")
+    feedback: FeedbackSettings | None = Field(
+        default=None, description="LEDs and buzzer on GPIO answering taps at this reader."
+    )
 
     @field_validator("id", "room")
     @classmethod
     def _segment(cls, value: str) -> str:
         return check_segment(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sections(cls, data: Any) -> Any:
+        # PC/SC and PN532 work with their defaults: `kind: pcsc` alone is a valid reader.
+        if isinstance(data, dict) and data.get("kind") in ("pcsc", "pn532"):
+            data.setdefault(data["kind"], {})
+        return data
+
+    @model_validator(mode="after")
+    def _section_of_its_kind(self) -> BadgeReaderSettings:
+        errors: list[InitErrorDetails] = []
+        for section in HARDWARE_SECTIONS:
+            given = getattr(self, section) is not None
+            if section == self.kind and not given:
+                errors.append(
+                    _error(
+                        "missing_section",
+                        "a reader of kind '{kind}' needs its '{kind}:' section",
+                        (section,),
+                        None,
+                        kind=self.kind,
+                    )
+                )
+            elif section != self.kind and given:
+                errors.append(
+                    _error(
+                        "foreign_section",
+                        "'{section}:' is for readers of kind '{section}', this one is '{kind}'",
+                        (section,),
+                        section,
+                        section=section,
+                        kind=self.kind,
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
 
 class EdgeConfig(StrictModel):
@@ -146,6 +215,13 @@ class EdgeConfig(StrictModel):
     badge_readers: list[BadgeReaderSettings] = Field(
         default_factory=list, description="Badge readers attached to this node."
     )
+    ble: BleSettings | None = Field(default=None, description="BLE presence scanner.")
+    gpio: GpioSettings = Field(
+        default_factory=GpioSettings, description="Motion, door and people-counting sensors."
+    )
+    environment: EnvironmentSettings = Field(
+        default_factory=EnvironmentSettings, description="CO2, temperature, humidity sensors."
+    )
 
     @field_validator("site")
     @classmethod
@@ -174,38 +250,107 @@ class EdgeConfig(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _readers_fit(self) -> EdgeConfig:
-        # Raised as a ValidationError with the reader's own location (not a ValueError, which
-        # pydantic would place at the top level) so the message points at the reader's line.
+    def _sources_fit(self) -> EdgeConfig:
+        # Raised as a ValidationError with each source's own location (not a ValueError, which
+        # pydantic would place at the top level) so the message points at the source's line.
         errors: list[InitErrorDetails] = []
-        seen: set[str] = set()
-        for index, reader in enumerate(self.badge_readers):
-            if reader.room not in self.rooms:
+        ids: set[str] = set()
+        pins: dict[int, str] = {}
+        if self.environment.sensors or any(
+            r.pn532 is not None and r.pn532.interface == "i2c" for r in self.badge_readers
+        ):
+            pins.update(I2C_PINS)
+        for loc, room in self._rooms_used():
+            if room not in self.rooms:
                 errors.append(
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "room_not_served",
-                            "room '{room}' is not one of this node's rooms: {rooms}",
-                            {"room": reader.room, "rooms": ", ".join(self.rooms)},
-                        ),
-                        loc=("badge_readers", index, "room"),
-                        input=reader.room,
+                    _error(
+                        "room_not_served",
+                        "room '{room}' is not one of this node's rooms: {rooms}",
+                        (*loc, "room"),
+                        room,
+                        room=room,
+                        rooms=", ".join(self.rooms),
                     )
                 )
-            if reader.id in seen:
+        for loc, source_id in self._ids_used():
+            if source_id in ids:
                 errors.append(
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "duplicate_reader", "reader id '{id}' is used twice", {"id": reader.id}
-                        ),
-                        loc=("badge_readers", index, "id"),
-                        input=reader.id,
+                    _error(
+                        "duplicate_id",
+                        "id '{id}' is used twice on this node",
+                        (*loc, "id"),
+                        source_id,
+                        id=source_id,
                     )
                 )
-            seen.add(reader.id)
+            ids.add(source_id)
+        for loc, pin in self._pins_used():
+            where = ".".join(str(part) for part in loc)
+            if pin in pins:
+                errors.append(
+                    _error(
+                        "pin_in_use",
+                        "GPIO{pin} is already used by {other}",
+                        loc,
+                        pin,
+                        pin=pin,
+                        other=pins[pin],
+                    )
+                )
+            pins.setdefault(pin, where)
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
+
+    def _gpio_sources(
+        self,
+    ) -> list[tuple[str, Sequence[MotionSettings | DoorSettings | PeopleCounterSettings]]]:
+        gpio = self.gpio
+        return [
+            ("motion", gpio.motion),
+            ("doors", gpio.doors),
+            ("people_counters", gpio.people_counters),
+        ]
+
+    def _rooms_used(self) -> list[tuple[tuple[str | int, ...], str]]:
+        used: list[tuple[tuple[str | int, ...], str]] = [
+            (("badge_readers", i), r.room) for i, r in enumerate(self.badge_readers)
+        ]
+        if self.ble is not None:
+            used.append((("ble",), self.ble.room))
+        for name, items in self._gpio_sources():
+            used += [(("gpio", name, i), item.room) for i, item in enumerate(items)]
+        used += [
+            (("environment", "sensors", i), s.room) for i, s in enumerate(self.environment.sensors)
+        ]
+        return used
+
+    def _ids_used(self) -> list[tuple[tuple[str | int, ...], str]]:
+        used: list[tuple[tuple[str | int, ...], str]] = [
+            (("badge_readers", i), r.id) for i, r in enumerate(self.badge_readers)
+        ]
+        for name, items in self._gpio_sources():
+            used += [(("gpio", name, i), item.id) for i, item in enumerate(items)]
+        used += [
+            (("environment", "sensors", i), s.id) for i, s in enumerate(self.environment.sensors)
+        ]
+        return used
+
+    def _pins_used(self) -> list[tuple[tuple[str | int, ...], int]]:
+        used: list[tuple[tuple[str | int, ...], int]] = []
+        for i, reader in enumerate(self.badge_readers):
+            if reader.feedback is not None:
+                used += [
+                    (("badge_readers", i, "feedback", role), pin)
+                    for role, pin in reader.feedback.pins().items()
+                ]
+        gpio = self.gpio
+        used += [(("gpio", "motion", i, "pin"), m.pin) for i, m in enumerate(gpio.motion)]
+        used += [(("gpio", "doors", i, "pin"), d.pin) for i, d in enumerate(gpio.doors)]
+        for i, counter in enumerate(gpio.people_counters):
+            used.append((("gpio", "people_counters", i, "outer_pin"), counter.outer_pin))
+            used.append((("gpio", "people_counters", i, "inner_pin"), counter.inner_pin))
+        return used
 
     @property
     def client_id(self) -> str:
@@ -218,6 +363,15 @@ class EdgeConfig(StrictModel):
             if reader.id == reader_id:
                 return reader
         raise KeyError(reader_id)
+
+
+def _error(
+    error_type: str, message: str, loc: tuple[str | int, ...], value: Any, **context: Any
+) -> InitErrorDetails:
+    """A validation error at *loc*, for errors that span sections of the file."""
+    return InitErrorDetails(
+        type=PydanticCustomError(error_type, message, context), loc=loc, input=value
+    )
 
 
 def load_edge_config(path: Path) -> EdgeConfig:

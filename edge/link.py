@@ -7,6 +7,10 @@ Rules it keeps (zigbee2mqtt / ESPresense hygiene, plus what a durable outbox nee
   itself, because the broker sends the Will only when a connection dies uncleanly.
 * Delivery: messages are taken from the :class:`~edge.outbox.Outbox` in sequence order, at most
   *window* of them unacknowledged at a time, and a row is deleted only when its PUBACK arrives.
+* Lanes: with *lanes* (topics, most urgent first), the window is filled from each lane in turn,
+  each in its own sequence order, then from everything else. The agent puts badges first, then
+  sensors, then BLE: after an outage, a tap is sent at once instead of waiting behind hours of
+  replayed BLE windows; every topic still arrives in observation order.
 * Order across reconnects: paho keeps the QoS 1 messages it has not seen acknowledged and sends
   them again (DUP) after it reconnects. Nothing new is handed to paho until every one of those is
   acknowledged, so the receiver sees ids in order once repeats are dropped.
@@ -33,7 +37,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -42,7 +46,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import EdgeConfig
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxEntry
 from vivant.mqtt import MqttSettings, new_client
 from vivant.wire.codec import decode_command, decode_config
 from vivant.wire.errors import Rejected
@@ -121,6 +125,7 @@ class MqttLink:
         on_connection: ConnectionHandler | None = None,
         window: int = 100,
         backoff: Backoff | None = None,
+        lanes: Sequence[str] = (),
     ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
@@ -171,7 +176,9 @@ class MqttLink:
         self._data_inflight = 0
         self._early_acks: set[int] = set()
         self._acked: list[int] = []
-        self._cursor = 0  # highest seq handed to paho
+        self._lanes: tuple[str, ...] = tuple(lanes)
+        # Highest seq handed to paho, per lane (None: every topic not in a lane).
+        self._cursors: dict[str | None, int] = dict.fromkeys((*self._lanes, None), 0)
         self._hold = False  # a reconnect happened with outbox messages unacknowledged
         self._phase = "running"
         self._phase_deadline = 0.0
@@ -199,6 +206,10 @@ class MqttLink:
             on_connection=on_connection,
             window=config.inflight_window,
             backoff=Backoff(config.reconnect.min_s, config.reconnect.max_s),
+            lanes=[
+                config.mqtt.topics.node(config.site, config.node, kind)
+                for kind in (EdgeKind.BADGE, EdgeKind.SENSOR, EdgeKind.BLE)
+            ],
         )
 
     # -- API for other threads --------------------------------------------------------------
@@ -207,6 +218,11 @@ class MqttLink:
     def connected(self) -> bool:
         """Whether the broker accepted the connection and it is up."""
         return self._connected_event.is_set()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the network thread runs (false before :meth:`start` and after a crash)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected or *timeout* seconds passed; returns :attr:`connected`."""
@@ -373,28 +389,40 @@ class MqttLink:
             return
         self._outbox_dirty = False  # before reading, so a put made meanwhile is not missed
         try:
-            entries = self._outbox.pending(after_seq=self._cursor, limit=room)
+            for lane in self._cursors:
+                entries = self._outbox.pending(
+                    after_seq=self._cursors[lane],
+                    limit=room,
+                    topic=lane,
+                    exclude=self._lanes if lane is None else (),
+                )
+                for entry in entries:
+                    room -= 1
+                    if not self._send(lane, entry):
+                        self._hold = True  # lost inside publish(): paho keeps it for the resend
+                        return
+                if room <= 0:
+                    self._outbox_dirty = True  # the window is full, not the outbox empty
+                    return
         except BaseException:
             self._outbox_dirty = True
             raise
-        for entry in entries:
-            try:
-                info = self._client.publish(
-                    entry.topic, entry.payload, qos=entry.qos, retain=entry.retain
-                )
-            except ValueError as error:  # a row paho refuses (bad topic, too large): skip it
-                log.error("outbox message %s cannot be sent, dropped: %s", entry.message_id, error)
-                self.stats.undeliverable += 1
-                self._acked.append(entry.seq)
-                self._cursor = entry.seq
-                continue
-            self._cursor = entry.seq
-            self._track(info.mid, entry.seq)
-            if not self._connected:  # lost inside publish(): paho keeps it for the resend
-                self._hold = True
-                return
-        if len(entries) == room:
-            self._outbox_dirty = True  # the window is full, not the outbox empty
+
+    def _send(self, lane: str | None, entry: OutboxEntry) -> bool:
+        """Hand one outbox message to paho; ``False`` if the connection was lost meanwhile."""
+        try:
+            info = self._client.publish(
+                entry.topic, entry.payload, qos=entry.qos, retain=entry.retain
+            )
+        except ValueError as error:  # a row paho refuses (bad topic, too large): skip it
+            log.error("outbox message %s cannot be sent, dropped: %s", entry.message_id, error)
+            self.stats.undeliverable += 1
+            self._acked.append(entry.seq)
+            self._cursors[lane] = entry.seq
+            return True
+        self._cursors[lane] = entry.seq
+        self._track(info.mid, entry.seq)
+        return self._connected
 
     def _track(self, mid: int, seq: int | None) -> None:
         # A QoS 0 message is "published" inside publish() itself, before we know its mid.

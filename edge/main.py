@@ -4,8 +4,9 @@
 the process exit code. Exit codes: 0 clean stop (SIGINT / SIGTERM) or valid file, 1 the agent
 could not run (outbox unusable, …), 2 the configuration is invalid.
 
-``--simulate`` swaps every configured badge reader for a :class:`SimulatedBadgeReader` (using the
-reader's ``uids``, ``mean_interval_s`` and ``seed``), so an installer can watch messages flow from a
+``--simulate`` swaps every configured device for its simulated twin (:mod:`edge.simulation`):
+badge readers tap among their ``uids``, the BLE scanner hears the enrolled tags among strangers,
+GPIO sensors see people, environment sensors wander. An installer can watch messages flow from a
 laptop before any hardware is plugged in.
 """
 
@@ -18,10 +19,9 @@ import sys
 from pathlib import Path
 
 from edge.agent import EdgeAgent
-from edge.clock import utc_now
-from edge.config import EdgeConfig, load_edge_config
+from edge.config import load_edge_config
 from edge.outbox import OutboxError
-from edge.sources.badge import BadgeReader, SimulatedBadgeReader
+from edge.simulation import Simulation, simulated_hardware
 from vivant.config_file import ConfigError
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-
-
-def simulated_readers(config: EdgeConfig) -> dict[str, BadgeReader]:
-    """A :class:`SimulatedBadgeReader` in place of each configured reader."""
-    return {
-        settings.id: SimulatedBadgeReader.from_settings(settings, clock=utc_now)
-        for settings in config.badge_readers
-    }
 
 
 def check_config(path: Path) -> int:
@@ -61,24 +53,29 @@ def run(config_path: Path, simulate: bool = False) -> int:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    readers = simulated_readers(config) if simulate else None
-    if simulate:
-        log.info("simulating %d badge reader(s)", len(config.badge_readers))
+    simulation = simulated_hardware(config) if simulate else None
+    if simulation is not None:
+        log.info("simulating every device of node %s", config.node)
+    agent = EdgeAgent(config, hardware=simulation.hardware if simulation else None)
     try:
-        asyncio.run(_serve(EdgeAgent(config, readers)))
+        asyncio.run(_serve(agent, simulation))
     except (OutboxError, OSError) as error:  # OSError: TLS files, an unwritable directory
         sys.stderr.write(f"{error}\n")
         return EXIT_FAILED
     return EXIT_OK
 
 
-async def _serve(agent: EdgeAgent) -> None:
+async def _serve(agent: EdgeAgent, simulation: Simulation | None = None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _stop_on_signal, agent, signum)
+    driver = asyncio.create_task(simulation.run()) if simulation is not None else None
     try:
         await agent.run()
     finally:
+        if driver is not None:
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 

@@ -23,6 +23,11 @@ The outbox is bounded (``max_messages``, ``max_age_h``): a node left offline for
 oldest messages rather than filling the card. Drops are counted (persisted in the file, and since
 open for telemetry) and logged with a rate-limited warning.
 
+Reading is by *lane* (:meth:`Outbox.pending` with ``topic=`` or ``exclude=``): the link drains the
+badge topic before the bulky BLE backlog, so a tap made while hours of BLE windows are being
+replayed after an outage is sent at once (its feedback LED depends on it), while each topic keeps
+its own order. An index on ``(topic, seq)`` keeps a lane's read as cheap as the whole file's.
+
 Thread-safe: the agent puts from the asyncio side while the MQTT link acknowledges from its own
 thread; one connection is shared under a lock.
 """
@@ -34,7 +39,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -58,6 +63,8 @@ CREATE TABLE message (
 ) STRICT;
 CREATE INDEX message_created ON message (created_ms);
 """
+# Added after schema 1 shipped; created on open when missing (compatible both ways).
+_LANE_INDEX = "CREATE INDEX IF NOT EXISTS message_topic ON message (topic, seq)"
 
 NowMs = Callable[[], int]
 
@@ -185,6 +192,7 @@ class Outbox:
                         "created_ms": str(self._now_ms()),
                     }
                     db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                db.execute(_LANE_INDEX)
                 meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
                 if int(meta.get("schema", "0")) != SCHEMA_VERSION:
                     raise OutboxError(
@@ -326,18 +334,30 @@ class Outbox:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def pending(self, after_seq: int = 0, limit: int = 100) -> list[OutboxEntry]:
-        """Up to *limit* waiting messages with ``seq > after_seq``, oldest first."""
+    def pending(
+        self,
+        after_seq: int = 0,
+        limit: int = 100,
+        *,
+        topic: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[OutboxEntry]:
+        """Up to *limit* waiting messages with ``seq > after_seq``, oldest first.
+
+        With *topic*, only that topic's messages (a lane); with *exclude*, all but those topics.
+        """
+        sql = "SELECT seq, topic, payload, qos, retain, created_ms FROM message WHERE seq > ?"
+        params: list[object] = [after_seq]
+        if topic is not None:
+            sql += " AND topic = ?"
+            params.append(topic)
+        if exclude:
+            sql += f" AND topic NOT IN ({', '.join('?' * len(exclude))})"
+            params.extend(exclude)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
         with self._lock:
-            rows = (
-                self._open_db()
-                .execute(
-                    "SELECT seq, topic, payload, qos, retain, created_ms FROM message "
-                    "WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (after_seq, limit),
-                )
-                .fetchall()
-            )
+            rows = self._open_db().execute(sql, params).fetchall()
         return [
             OutboxEntry(seq, f"{seq:x}.{self._instance}", topic, payload, qos, bool(retain), at)
             for seq, topic, payload, qos, retain, at in rows

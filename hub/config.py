@@ -61,6 +61,12 @@ class NodeSettings(StrictModel):
         default_factory=list,
         description="Readers of this node where a tap means leaving (a tap there closes presence).",
     )
+    ble_window_s: float = Field(
+        default=5, gt=0, le=3600, description="BLE scan window the node uses (sent in its config)."
+    )
+    sensor_interval_s: float = Field(
+        default=60, ge=1, le=3600, description="How often the node reads its environment sensors."
+    )
 
     @field_validator("id")
     @classmethod

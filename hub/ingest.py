@@ -44,7 +44,9 @@ from vivant.wire.payloads import (
     BleWindow,
     Feedback,
     FeedbackCommand,
+    NodeConfig,
     Sensor,
+    SensorParams,
     Status,
     Telemetry,
 )
@@ -119,6 +121,7 @@ class Ingestor:
         self._points = points
         self._saved_at = time.monotonic()
         self.last_lag_s: float | None = None
+        self._configured_tags: frozenset[str] | None = None
         # Batches and ticks run in worker threads one at a time; whoever else touches the live
         # state (the runtime saving it at shutdown) takes this lock too.
         self.work_lock = threading.Lock()
@@ -179,6 +182,7 @@ class Ingestor:
                 self.live.save(session, now)
                 self._saved_at = time.monotonic()
         effects.publishes += [(topic, payload, True) for topic, payload in result.publishes]
+        effects.publishes += self._node_configs(now)
         if self._points is not None:
             metrics = self._metrics
             result.points.append(
@@ -411,6 +415,31 @@ class Ingestor:
         # Greet for the moments around the time of the tap, not of its (maybe late) arrival.
         moments = nearby(todays_moments(session, site, observed), observed)
         effects.greetings.append(greeting_for(site.id, result.member, observed, moments))
+
+    def _node_configs(self, now: datetime) -> list[tuple[str, bytes, bool]]:
+        """Retained ``config`` for every registered node, when the enrolled tags changed."""
+        if self.live is None:
+            return []
+        with self._sessions() as session:
+            tags = self.live.tags.enrolled(session)
+        if tags == self._configured_tags:
+            return []
+        self._configured_tags = tags
+        out = []
+        for site in self.config.sites:
+            for node in site.nodes:
+                payload = NodeConfig(
+                    ts=int(now.timestamp() * 1000),
+                    rooms=node.rooms,
+                    enrolled_tags=sorted(tags),
+                    ble_window_s=node.ble_window_s,
+                    sensors=SensorParams(interval_s=node.sensor_interval_s),
+                )
+                out.append(
+                    (self.topics.node(site.id, node.id, HubKind.CONFIG), encode(payload), True)
+                )
+        log.info("published node configs (%d enrolled tags)", len(tags))
+        return out
 
     def _node_row(self, session: Session, topic: NodeTopic) -> Node:
         node = session.get(Node, (topic.site, topic.node))

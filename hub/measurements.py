@@ -143,6 +143,7 @@ _SENSOR_FIELDS: Mapping[SensorKind, tuple[FieldType, str, str]] = {
     SensorKind.HUMIDITY: (FieldType.FLOAT, "%", "Relative humidity."),
     SensorKind.NOISE: (FieldType.FLOAT, "dBA", "Sound level."),
     SensorKind.ILLUMINANCE: (FieldType.FLOAT, "lx", "Illuminance."),
+    SensorKind.PRESSURE: (FieldType.FLOAT, "hPa", "Air pressure."),
 }
 
 OCCUPANCY_FLAGS: tuple[str, ...] = tuple(flag.value for flag in OccupancyFlag)

@@ -1,5 +1,9 @@
-"""What an edge node observes: one module per kind of source (badge readers today).
+"""What an edge node observes: one module per kind of source.
 
-Each source has a small interface, real backends imported lazily, and a fake shipped in the
-package so the agent, the demo and the tests run without hardware.
+Badge readers (:mod:`.badge`, hardware in :mod:`.readers`), BLE presence (:mod:`.ble`, with
+:mod:`.ble_parse`, :mod:`.irk`, :mod:`.ble_window`), GPIO sensors (:mod:`.gpio`) and environment
+sensors (:mod:`.environment`, :mod:`.scd4x`, :mod:`.bme280`). Each has a small interface, real
+backends imported lazily, and a fake shipped in the package (:class:`.badge.FakeBadgeReader`,
+:mod:`.ble_fake`, gpiozero's ``MockFactory``, :class:`.environment.FakeEnvironmentSensor`) so the
+agent, the demo and the tests run without hardware.
 """

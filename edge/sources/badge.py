@@ -10,10 +10,11 @@ the backend from the configured *kind*. The two backends that need no hardware s
 * :class:`SimulatedBadgeReader`: random taps among a few demo UIDs, exponential inter-arrival,
   reproducible with a seed.
 
-Hardware backends (evdev keyboard wedges, PC/SC, serial) go in their own modules and are listed
-in :data:`HARDWARE_BACKENDS`; they are imported only when a reader of that kind is opened, so a
-machine without their libraries never imports them. Constructing a reader never touches the
-device: a backend opens it inside :meth:`BadgeReader.reads`, and reopens it there after an error.
+Hardware backends (evdev keyboard wedges, PC/SC, serial, PN532) live in
+:mod:`edge.sources.readers` and are listed in :data:`HARDWARE_BACKENDS`; they are imported only
+when a reader of that kind is opened, so a machine without their libraries never imports them.
+Constructing a reader never touches the device: a backend opens it inside
+:meth:`BadgeReader.reads`, and reopens it there after an error.
 
 A raw UID is personal data that must never leave the process: :class:`BadgeRead` keeps it out of
 its ``repr`` so a stray log line or traceback cannot print it.
@@ -51,7 +52,12 @@ DEMO_UIDS: tuple[str, ...] = (
 )
 """Made-up 7-byte NFC UIDs a simulated reader uses when none are configured."""
 
-HARDWARE_BACKENDS: dict[str, str] = {}
+HARDWARE_BACKENDS: dict[str, str] = {
+    "evdev": "edge.sources.readers.evdev:EvdevBadgeReader",
+    "pcsc": "edge.sources.readers.pcsc:PcscBadgeReader",
+    "serial": "edge.sources.readers.serial:SerialBadgeReader",
+    "pn532": "edge.sources.readers.pn532:Pn532BadgeReader",
+}
 """Hardware reader kinds, as ``kind -> "module:Class"``; imported on first use only."""
 
 

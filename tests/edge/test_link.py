@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.publish as publish
@@ -50,7 +51,9 @@ def publish_to(url: str, topic: str, payload: bytes, retain: bool = False) -> No
 class Harness:
     """An outbox and a link to the private broker, plus what the link handed to the node."""
 
-    def __init__(self, broker: PrivateBroker, topic_root: str, path: Path, window: int) -> None:
+    def __init__(
+        self, broker: PrivateBroker, topic_root: str, path: Path, window: int, lanes: bool = False
+    ) -> None:
         self.settings = MqttSettings(url=broker.url, topic_root=topic_root, keepalive_s=5)
         self.topics = Topics(topic_root)
         self.outbox = Outbox(path)
@@ -67,6 +70,7 @@ class Harness:
             on_command=self._command,
             window=window,
             backoff=Backoff(0.05, 0.3),
+            lanes=[self.topic(EdgeKind.BADGE), self.topic(EdgeKind.SENSOR)] if lanes else (),
         )
 
     def _command(self, command: Command) -> None:
@@ -79,19 +83,23 @@ class Harness:
         return self.topics.node(SITE, NODE, kind)
 
     def put_badges(self, count: int) -> None:
+        self.put(EdgeKind.BADGE, count)
+
+    def put(self, kind: EdgeKind, count: int) -> None:
         for _ in range(count):
-            self.outbox.put(self.topic(EdgeKind.BADGE), lambda mid: mid.encode())
+            self.outbox.put(self.topic(kind), lambda mid: mid.encode())
         self.link.wake()
 
 
 @pytest.fixture
 def harness_factory(
     broker: PrivateBroker, topic_root: str, tmp_path: Path
-) -> Iterator[Callable[[int], Harness]]:
+) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
-    def make(window: int = 100) -> Harness:
-        harness = Harness(broker, topic_root, tmp_path / f"outbox{len(made)}.sqlite3", window)
+    def make(window: int = 100, lanes: bool = False) -> Harness:
+        path = tmp_path / f"outbox{len(made)}.sqlite3"
+        harness = Harness(broker, topic_root, path, window, lanes)
         made.append(harness)
         return harness
 
@@ -121,7 +129,7 @@ def seq_of(message_id: bytes) -> int:
 
 
 def test_online_on_connect_offline_on_clean_stop(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     harness = harness_factory(100)
     status = harness.topic(EdgeKind.STATUS)
@@ -140,7 +148,7 @@ def test_online_on_connect_offline_on_clean_stop(
 
 
 def test_outbox_drains_in_order_through_a_small_window(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     harness = harness_factory(8)
     harness.put_badges(300)  # queued before the link even starts
@@ -154,7 +162,7 @@ def test_outbox_drains_in_order_through_a_small_window(
 
 
 def test_order_survives_a_broker_restart_mid_stream(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     harness = harness_factory(50)
     harness.link.start()
@@ -176,7 +184,7 @@ def test_order_survives_a_broker_restart_mid_stream(
 
 
 def test_config_and_commands_reach_their_handlers(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     harness = harness_factory(100)
     config_topic, command_topic = harness.topic(HubKind.CONFIG), harness.topic(HubKind.COMMAND)
@@ -217,7 +225,7 @@ def test_config_and_commands_reach_their_handlers(
 
 
 def test_state_is_retained_and_latest_wins(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     harness = harness_factory(100)
     topic = harness.topic(EdgeKind.TELEMETRY)
@@ -234,7 +242,7 @@ def test_state_is_retained_and_latest_wins(
 
 
 def test_connects_once_the_broker_appears(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     broker.stop()
     harness = harness_factory(100)
@@ -248,7 +256,7 @@ def test_connects_once_the_broker_appears(
 
 
 def test_stop_without_a_broker_is_quick(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     broker.stop()
     harness = harness_factory(100)
@@ -263,20 +271,38 @@ def test_stop_without_a_broker_is_quick(
 
 
 def test_an_error_in_the_link_is_survived(
-    broker: PrivateBroker, harness_factory: Callable[[int], Harness]
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
 ) -> None:
     harness = harness_factory(100)
     real_pending = harness.outbox.pending
     calls = []
 
-    def flaky(after_seq: int = 0, limit: int = 100) -> list[OutboxEntry]:
+    def flaky(after_seq: int = 0, limit: int = 100, **lane: Any) -> list[OutboxEntry]:
         calls.append(after_seq)
         if len(calls) == 1:
             raise OSError("disk I/O error")
-        return real_pending(after_seq, limit)
+        return real_pending(after_seq, limit, **lane)
 
     harness.outbox.pending = flaky  # type: ignore[method-assign]
     harness.put_badges(5)
     harness.link.start()
     wait(lambda: harness.outbox.depth() == 0)
     assert harness.link.stats.acked == 5
+
+
+def test_a_tap_is_not_stuck_behind_a_replayed_backlog(
+    broker: PrivateBroker, harness_factory: Callable[..., Harness]
+) -> None:
+    harness = harness_factory(8, lanes=True)
+    harness.put(EdgeKind.BLE, 2000)  # an outage's worth of BLE windows
+    harness.put(EdgeKind.SENSOR, 20)
+    harness.put(EdgeKind.BADGE, 1)  # a tap made while they wait
+    with subscribed(broker.url, f"{harness.topics.root}/#") as sub:
+        harness.link.start()
+        got = sub.wait_for("", lambda m: len([x for x in m if "/status" not in x.topic]) >= 2021)
+    order = [m.topic.rsplit("/", 1)[1] for m in got if not m.topic.endswith("/status")]
+    assert order[0] == "badge", "the tap goes first"
+    assert order[1:21] == ["sensor"] * 20
+    for kind in ("ble", "sensor"):
+        seqs = [seq_of(m.payload) for m in got if m.topic.endswith(kind)]
+        assert seqs == sorted(seqs), f"{kind} keeps its own order"

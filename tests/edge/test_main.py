@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -103,3 +104,43 @@ def test_sigterm_stops_cleanly_after_simulated_taps(
         assert agent_process.wait(10) == EXIT_OK
         got = sub.wait_for("/status", lambda m: len(m) == 2)
     assert [m.payload for m in got] == [b"online", b"offline"]
+
+
+@pytest.mark.mosquitto
+def test_simulate_replaces_every_kind_of_hardware(
+    tmp_path: Path, broker: PrivateBroker, topic_root: str
+) -> None:
+    data = edge_config_data(broker.url, topic_root, tmp_path / "outbox.sqlite3")
+    data["badge_readers"] = [
+        {
+            "id": "entrance",
+            "room": "lobby",
+            "kind": "evdev",
+            "evdev": {"device": "/dev/input/by-id/usb-reader-event-kbd"},
+            "feedback": {"green_led": 5, "red_led": 6},
+            "mean_interval_s": 0.1,
+        }
+    ]
+    data["ble"] = {"room": "kitchen", "window_s": 0.3, "enrolled_tags": ["mac:c2a1b2c3d4e5"]}
+    data["gpio"] = {"doors": [{"id": "door", "room": "lobby", "pin": 17}]}
+    data["environment"] = {"sensors": [{"id": "air", "room": "kitchen", "kind": "scd4x"}]}
+    config = tmp_path / "edge.yaml"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    child = subprocess.Popen(
+        [sys.executable, "-c", AGENT, str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with subscribed(broker.url, f"{topic_root}/#") as sub:
+            sub.wait_for("/badge", lambda m: len(m) >= 2, within_s=10)
+            sub.wait_for("/ble", lambda m: any(b"mac:c2a1b2c3d4e5" in x.payload for x in m), 10)
+            got = sub.wait_for("/sensor", lambda m: len(m) >= 4, within_s=10)
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(10) == EXIT_OK
+    finally:
+        child.kill()
+        child.wait()
+    kinds = {json.loads(m.payload)["kind"] for m in got}
+    assert {"door", "co2", "temperature", "humidity"} <= kinds

@@ -175,3 +175,34 @@ def test_snapshot_restores_rooms_after_restart(
         restarted.restore(session)
     assert restarted.sites[SITE].locator.room_of(TAG) == "cuisine"
     assert restarted.sites[SITE].owners == live.sites[SITE].owners
+
+
+def test_hub_publishes_retained_node_configs_when_enrolled_tags_change(
+    sessions: sessionmaker[Session], site_config: HubConfig
+) -> None:
+    import queue
+
+    from hub.broadcast import Broadcaster
+    from hub.ingest import Ingestor
+    from hub.metrics import HubMetrics
+
+    config = with_nodes(site_config)
+    live = LiveState(config)
+    sent: list[tuple[str, bytes, bool]] = []
+    ingestor = Ingestor(
+        config, sessions, queue.Queue(), Broadcaster(), HubMetrics(),
+        ack=lambda _batch: None, publish=lambda *message: sent.append(message), live=live,
+    )  # fmt: skip
+    ingestor._emit(ingestor.tick())
+    enrol(sessions)
+    live.tags.forget()
+    ingestor._emit(ingestor.tick())
+    ingestor._emit(ingestor.tick())  # nothing changed: nothing sent
+    configs = [(t, json.loads(p), r) for t, p, r in sent if t.endswith("/config")]
+    assert len(configs) == 2 * len(config.sites[0].nodes)
+    topic, body, retained = configs[-1]
+    assert retained
+    assert topic == "vivant/v1/ekilibre/pi-open/config"
+    assert body["rooms"] == ["open-space"]
+    assert body["enrolled_tags"] == [TAG]
+    assert body["ble_window_s"] == 5

@@ -129,6 +129,7 @@ class SensorKind(StrEnum):
     HUMIDITY = "humidity"  # % relative humidity
     NOISE = "noise"  # dBA
     ILLUMINANCE = "illuminance"  # lux
+    PRESSURE = "pressure"  # hPa (added in v1: an additive change)
 
 
 _BINARY = {SensorKind.MOTION, SensorKind.DOOR}
@@ -141,6 +142,7 @@ _RANGES: dict[SensorKind, tuple[float, float]] = {
     SensorKind.HUMIDITY: (0, 100),
     SensorKind.NOISE: (0, 194),
     SensorKind.ILLUMINANCE: (0, 200_000),
+    SensorKind.PRESSURE: (300, 1100),
 }
 
 

@@ -394,7 +394,9 @@ def test_unknown_fields_are_ignored_everywhere() -> None:
         ("noise", 195, False),
         ("illuminance", 200_000, True),
         ("illuminance", -1, False),
-        ("pressure", 1013, False),  # unknown kind
+        ("pressure", 1013, True),
+        ("pressure", 200, False),  # lower than anywhere people work
+        ("smell", 3, False),  # unknown kind
         ("CO2", 812, False),
     ],
 )

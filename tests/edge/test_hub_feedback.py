@@ -1,0 +1,97 @@
+"""The whole loop with a real hub: a tap lights the reader's LED within 300 ms."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from edge.agent import EdgeAgent, Hardware
+from edge.config import EdgeConfig
+from edge.sources.badge import FakeBadgeReader
+from hub.db.models import Consent
+from hub.members import add_member
+from tests.edge.conftest import running, wait_until
+from tests.support.hub_server import NODE, SITE, hub_config, running_hub
+from vivant.wire import credential_for
+
+pytestmark = pytest.mark.mosquitto
+
+KEY = "hub-feedback-test-key"
+CAMILLE = "04A1B2C3D4E5F6"
+STRANGER = "04FFEEDDCCBBAA"
+GREEN, RED = 5, 6
+BUDGET_S = 0.3
+
+
+def edge_config(broker_url: str, topic_root: str, tmp_path: Path) -> EdgeConfig:
+    return EdgeConfig.model_validate(
+        {
+            "site": SITE,
+            "node": NODE,
+            "rooms": ["accueil"],
+            "mqtt": {
+                "url": broker_url,
+                "topic_root": topic_root,
+                "client_id": f"edge-fb-{topic_root[:9]}",
+                "keepalive_s": 5,
+            },
+            "credential_key": KEY,
+            "outbox": {"path": str(tmp_path / "outbox.sqlite3")},
+            "reconnect": {"min_s": 0.1, "max_s": 0.5},
+            "badge_readers": [
+                {
+                    "id": "porte",
+                    "room": "accueil",
+                    "kind": "fake",
+                    "debounce_s": 0,
+                    "feedback": {"green_led": GREEN, "red_led": RED},
+                },
+            ],
+        }
+    )
+
+
+async def test_the_reader_lights_within_300_ms_of_the_tap(
+    system_broker_url: str, topic_root: str, tmp_path: Path
+) -> None:
+    factory = MockFactory()
+    pins: Any = {GREEN: factory.pin(GREEN), RED: factory.pin(RED)}
+    config = hub_config(
+        system_broker_url,
+        topic_root,
+        f"sqlite:///{tmp_path / 'hub.db'}",
+        client_id=f"hub-fb-{topic_root[:9]}",
+    )
+    agent = EdgeAgent(
+        edge_config(system_broker_url, topic_root, tmp_path), hardware=Hardware(pin_factory=factory)
+    )
+    reader = agent.readers["porte"]
+    assert isinstance(reader, FakeBadgeReader)
+    latencies: dict[str, float] = {}
+    try:
+        with running_hub(config) as hub:
+            with hub.runtime.sessions.begin() as session:
+                add_member(
+                    session,
+                    "Camille",
+                    consents=[Consent.SCREEN_DISPLAY],
+                    badges=[credential_for(KEY, CAMILLE)],
+                )
+            async with running(agent, connect_timeout=10):
+                for name, uid, led in (("accepted", CAMILLE, GREEN), ("unknown", STRANGER, RED)):
+                    await wait_until(lambda: not pins[GREEN].state and not pins[RED].state, 3)
+                    started = time.monotonic()
+                    reader.tap(uid)
+                    while not pins[led].state:
+                        assert time.monotonic() - started < 2, f"no {name} LED"
+                        await asyncio.sleep(0.002)
+                    latencies[name] = time.monotonic() - started
+    finally:
+        factory.reset()
+    assert latencies["accepted"] < BUDGET_S, latencies
+    assert latencies["unknown"] < BUDGET_S, latencies
