@@ -39,7 +39,7 @@ from edge.source_settings import (
 from vivant.config_file import Secret, StrictModel, load_yaml
 from vivant.mqtt import MqttSettings
 from vivant.wire.credential import normalise_uid
-from vivant.wire.topics import check_node_id, check_segment, check_site_id
+from vivant.wire.topics import NodeId, RoomId, SegmentId, SiteId
 
 # Sixteen characters is the floor for an HMAC key typed by a person; a generated key
 # (``openssl rand -hex 32``) is far longer.
@@ -96,8 +96,12 @@ class ReconnectSettings(StrictModel):
 class BadgeReaderSettings(StrictModel):
     """One badge reader attached to the node."""
 
-    id: str = Field(description="Reader id, unique on this node; ``reader`` in badge messages.")
-    room: str = Field(description="Room where the reader is mounted; one of the node's ``rooms``.")
+    id: SegmentId = Field(
+        description="Reader id, unique on this node; ``reader`` in badge messages."
+    )
+    room: SegmentId = Field(
+        description="Room where the reader is mounted; one of the node's ``rooms``."
+    )
     kind: BadgeReaderKind = Field(
         description=(
             "Backend: ``evdev`` (USB keyboard wedge), ``pcsc`` (ACR122U and other PC/SC "
@@ -135,11 +139,6 @@ class BadgeReaderSettings(StrictModel):
     feedback: FeedbackSettings | None = Field(
         default=None, description="LEDs and buzzer on GPIO answering taps at this reader."
     )
-
-    @field_validator("id", "room")
-    @classmethod
-    def _segment(cls, value: str) -> str:
-        return check_segment(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -183,9 +182,9 @@ class BadgeReaderSettings(StrictModel):
 class EdgeConfig(StrictModel):
     """Everything one edge agent needs: who it is, where the broker is, what it reads."""
 
-    site: str = Field(description="Site (coworking space) id; a topic segment.")
-    node: str = Field(description="Node id, unique within the site; a topic segment.")
-    rooms: list[str] = Field(min_length=1, description="Rooms (zones) this node serves.")
+    site: SiteId = Field(description="Site (coworking space) id; a topic segment.")
+    node: NodeId = Field(description="Node id, unique within the site; a topic segment.")
+    rooms: list[RoomId] = Field(min_length=1, description="Rooms (zones) this node serves.")
     mqtt: MqttSettings = Field(default_factory=MqttSettings, description="Broker connection.")
     credential_key: Secret = Field(
         description=(
@@ -223,21 +222,9 @@ class EdgeConfig(StrictModel):
         default_factory=EnvironmentSettings, description="CO2, temperature, humidity sensors."
     )
 
-    @field_validator("site")
-    @classmethod
-    def _site(cls, value: str) -> str:
-        return check_site_id(value)
-
-    @field_validator("node")
-    @classmethod
-    def _node(cls, value: str) -> str:
-        return check_node_id(value)
-
     @field_validator("rooms")
     @classmethod
     def _rooms(cls, values: list[str]) -> list[str]:
-        for value in values:
-            check_segment(value, "room id")
         if len(set(values)) != len(values):
             raise ValueError("rooms must not repeat")
         return values

@@ -22,16 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import Field, field_validator
 
 from vivant.config_file import Secret, StrictModel
 from vivant.wire.payloads import TagId
-from vivant.wire.topics import check_segment
+from vivant.wire.topics import SegmentId
 
 Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number (GPIO17 is 17).")]
 I2cAddress = Annotated[int, Field(ge=0x03, le=0x77, description="7-bit I2C address, e.g. 0x62.")]
-SegmentId = Annotated[str, AfterValidator(check_segment)]
-"""An id usable as a topic segment: ``[a-z0-9_-]{1,64}``."""
 
 IRK_HEX_DIGITS = 32
 

@@ -18,7 +18,7 @@ from hub.thirdparty import ThirdPartySettings, unknown_rooms
 from hub.timeseries import TimeSeriesSettings
 from vivant.config_file import StrictModel
 from vivant.mqtt import MqttSettings
-from vivant.wire.topics import check_node_id, check_segment, check_site_id
+from vivant.wire.topics import NodeId, RoomId, ScreenId, SiteId
 
 
 class RoomKind(StrEnum):
@@ -41,22 +41,17 @@ class Language(StrEnum):
 class RoomSettings(StrictModel):
     """One room (zone) of a site."""
 
-    id: str = Field(description="Topic-safe id, e.g. cuisine.")
+    id: RoomId = Field(description="Topic-safe id, e.g. cuisine.")
     name: str = Field(min_length=1, max_length=80, description="Name shown to people.")
     kind: RoomKind = Field(description="desk, community, meeting, lobby or phone_booth.")
     capacity: int | None = Field(default=None, ge=1, le=10_000, description="Seats or people.")
-
-    @field_validator("id")
-    @classmethod
-    def _segment(cls, value: str) -> str:
-        return check_segment(value, "room id")
 
 
 class NodeSettings(StrictModel):
     """An edge node allowed to publish for this site."""
 
-    id: str = Field(description="Node id, as in the node's own configuration.")
-    rooms: list[str] = Field(min_length=1, description="Rooms this node may report for.")
+    id: NodeId = Field(description="Node id, as in the node's own configuration.")
+    rooms: list[RoomId] = Field(min_length=1, description="Rooms this node may report for.")
     exit_readers: list[str] = Field(
         default_factory=list,
         description="Readers of this node where a tap means leaving (a tap there closes presence).",
@@ -68,29 +63,19 @@ class NodeSettings(StrictModel):
         default=60, ge=1, le=3600, description="How often the node reads its environment sensors."
     )
 
-    @field_validator("id")
-    @classmethod
-    def _node_id(cls, value: str) -> str:
-        return check_node_id(value)
-
 
 class ScreenSettings(StrictModel):
     """A lobby screen of this site."""
 
-    id: str = Field(description="Screen id used in its URL: /screens/<site>/<screen>.")
+    id: ScreenId = Field(description="Screen id used in its URL: /screens/<site>/<screen>.")
     name: str = Field(default="", max_length=80, description="Where the screen hangs.")
     language: Language = Field(default=Language.FR, description="fr (default) or en.")
-
-    @field_validator("id")
-    @classmethod
-    def _segment(cls, value: str) -> str:
-        return check_segment(value, "screen id")
 
 
 class SiteSettings(StrictModel):
     """One coworking space."""
 
-    id: str = Field(description="Topic-safe id, e.g. ekilibre.")
+    id: SiteId = Field(description="Topic-safe id, e.g. ekilibre.")
     name: str = Field(min_length=1, max_length=80, description="Name shown to people.")
     timezone: str = Field(default="Europe/Paris", description="IANA time zone of the site.")
     cutoff: time = Field(
@@ -100,11 +85,6 @@ class SiteSettings(StrictModel):
     rooms: list[RoomSettings] = Field(min_length=1)
     nodes: list[NodeSettings] = Field(default_factory=list)
     screens: list[ScreenSettings] = Field(default_factory=list)
-
-    @field_validator("id")
-    @classmethod
-    def _site_id(cls, value: str) -> str:
-        return check_site_id(value)
 
     @field_validator("timezone")
     @classmethod

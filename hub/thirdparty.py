@@ -71,7 +71,7 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator, model
 from vivant.config_file import Secret, StrictModel
 from vivant.wire.errors import Rejected, RejectReason
 from vivant.wire.payloads import MAX_PAYLOAD_BYTES, TagId
-from vivant.wire.topics import check_segment, check_site_id
+from vivant.wire.topics import RoomId, SiteId
 
 DEFAULT_ESPRESENSE_BASE = "espresense"
 DEFAULT_THEENGS_BASE = "home"
@@ -103,24 +103,14 @@ def _topic_levels(value: str, what: str) -> str:
 class EspresenseMapping(StrictModel):
     """One ESPresense node (a room, in ESPresense's words) heard as a Vivant room."""
 
-    espresense_room: str = Field(
+    espresense_room: RoomId = Field(
         description="Room as ESPresense writes it in topics (its name slugified: living_room)."
     )
-    site: str = Field(description="Vivant site id.")
-    room: str = Field(description="Vivant room id of that site.")
+    site: SiteId = Field(description="Vivant site id.")
+    room: RoomId = Field(description="Vivant room id of that site.")
     base_topic: str = Field(
         default=DEFAULT_ESPRESENSE_BASE, description="ESPresense's MQTT base topic."
     )
-
-    @field_validator("espresense_room", "room")
-    @classmethod
-    def _segment(cls, value: str) -> str:
-        return check_segment(value, "room")
-
-    @field_validator("site")
-    @classmethod
-    def _site(cls, value: str) -> str:
-        return check_site_id(value)
 
     @field_validator("base_topic")
     @classmethod
@@ -135,8 +125,8 @@ class TheengsMapping(StrictModel):
         default=DEFAULT_THEENGS_GATEWAY,
         description="Gateway name, the level before BTtoMQTT in its publish topic.",
     )
-    site: str = Field(description="Vivant site id.")
-    room: str = Field(description="Vivant room id of that site.")
+    site: SiteId = Field(description="Vivant site id.")
+    room: RoomId = Field(description="Vivant room id of that site.")
     base_topic: str = Field(
         default=DEFAULT_THEENGS_BASE, description="Levels before the gateway name (home)."
     )
@@ -147,16 +137,6 @@ class TheengsMapping(StrictModel):
         if "/" in value:
             raise ValueError("gateway is a single topic level")
         return _topic_levels(value, "gateway")
-
-    @field_validator("room")
-    @classmethod
-    def _segment(cls, value: str) -> str:
-        return check_segment(value, "room")
-
-    @field_validator("site")
-    @classmethod
-    def _site(cls, value: str) -> str:
-        return check_site_id(value)
 
     @field_validator("base_topic")
     @classmethod

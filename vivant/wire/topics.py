@@ -14,6 +14,9 @@ import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 DEFAULT_ROOT = "vivant/v1"
 SEGMENT_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -63,6 +66,27 @@ def check_node_id(value: str) -> str:
     if value in RESERVED_NODE_IDS:
         raise TopicError(f"node id {value!r} is reserved")
     return value
+
+
+def _room_id(value: str) -> str:
+    return check_segment(value, "room id")
+
+
+def _screen_id(value: str) -> str:
+    return check_segment(value, "screen id")
+
+
+# Identifier types for configuration models: one definition of each rule, used by edge and hub.
+SiteId = Annotated[str, AfterValidator(check_site_id)]
+"""A site id: a topic segment other than the reserved ``hub``."""
+NodeId = Annotated[str, AfterValidator(check_node_id)]
+"""A node id: a topic segment other than the reserved ``occupancy``."""
+RoomId = Annotated[str, AfterValidator(_room_id)]
+"""A room (zone) id: a topic segment."""
+ScreenId = Annotated[str, AfterValidator(_screen_id)]
+"""A lobby screen id: a URL and topic segment."""
+SegmentId = Annotated[str, AfterValidator(check_segment)]
+"""Any other id used as a topic segment (a reader, a sensor)."""
 
 
 @dataclass(frozen=True, slots=True)
