@@ -10,7 +10,9 @@ duplicated counts from the hub's database. A figure, not a timed test.
     .venv/bin/python -m benchmarks.ingest_rate [--messages 20000]
 
 The broker is a private Mosquitto with ``max_queued_messages 0`` (a backlog of N must fit),
-``queue_qos0_messages true`` and ``max_inflight_messages 100``.
+``queue_qos0_messages true`` and ``max_inflight_messages 1000`` (as in
+``deploy/mosquitto/mosquitto.conf``: the hub acknowledges after each commit, so a whole batch
+must be allowed in flight).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from vivant.wire import credential_for
 SITES = [f"site-{i:02d}" for i in range(30)]
 ROOMS = ["accueil", "open-space", "cuisine", "reunion"]
 ROOT = "vivant/v1"
-BROKER_EXTRA = "max_queued_messages 0\nqueue_qos0_messages true\nmax_inflight_messages 100\n"
+BROKER_EXTRA = "max_queued_messages 0\nqueue_qos0_messages true\nmax_inflight_messages 1000\n"
 
 
 def node_of(room: str) -> str:
