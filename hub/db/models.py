@@ -246,8 +246,37 @@ class SeenMessage(Base):
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class CalendarFeed(Base):
+    """An iCal feed (URL or file) whose events become moments of a site, with its sync health."""
+
+    __tablename__ = "calendar_feeds"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
+        ),
+        UniqueConstraint("site_id", "url_or_path"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    # Room of the events whose LOCATION names no room of the site.
+    room_id: Mapped[str] = mapped_column(String(64))
+    url_or_path: Mapped[str] = mapped_column(String(2048))
+    name: Mapped[str] = mapped_column(String(80), default="")
+    # Kind of the events whose title and categories say nothing (None: "other").
+    default_kind: Mapped[str | None] = mapped_column(String(16))
+    last_sync_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)  # shown to staff; None when healthy
+
+
 class Moment(Base):
-    """A community moment at a site and room."""
+    """A community moment at a site and room, created by staff or imported from a feed.
+
+    An imported moment is identified by (feed, UID, recurrence key): the key is the original
+    start (UTC ISO) of an occurrence of a recurring event and ``""`` for a single event, so
+    a sync finds the same row again whatever moved upstream.
+    """
 
     __tablename__ = "moments"
     __table_args__ = (
@@ -255,6 +284,7 @@ class Moment(Base):
             ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
         ),
         Index("ix_moments_site_starts", "site_id", "starts_at"),
+        UniqueConstraint("feed_id", "uid", "recurrence_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -266,7 +296,18 @@ class Moment(Base):
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # "staff" or "feed": a sync restores only what a sync cancelled.
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(120))
+    feed_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calendar_feeds.id", ondelete="SET NULL"), index=True
+    )
+    uid: Mapped[str | None] = mapped_column(String(255))
+    recurrence_key: Mapped[str | None] = mapped_column(String(32))
 
 
 class RoomDwell(Base):
