@@ -1,0 +1,1 @@
+"""Tests of the nudge decision engine (pure logic)."""
