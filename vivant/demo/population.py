@@ -52,7 +52,7 @@ SITES: tuple[DemoSite, ...] = (
             "breakfast": "cuisine",
             "workshop": "atelier",
             "afterwork": "cuisine",
-            "talk": "atelier",
+            "other": "cuisine",
         },
     ),
     DemoSite(
@@ -71,7 +71,7 @@ SITES: tuple[DemoSite, ...] = (
             "breakfast": "cafe",
             "workshop": "salon",
             "afterwork": "cafe",
-            "talk": "salon",
+            "other": "cafe",
         },
     ),
     DemoSite(
@@ -89,7 +89,7 @@ SITES: tuple[DemoSite, ...] = (
             "breakfast": "cuisine",
             "workshop": "rooftop",
             "afterwork": "rooftop",
-            "talk": "cuisine",
+            "other": "cuisine",
         },
     ),
 )
@@ -162,7 +162,7 @@ def moments_today(now: datetime) -> list[DemoMoment]:
             ("breakfast", "Petit-déjeuner des coworkers", at(9, 30), at(10, 30)),
             ("workshop", "Atelier : trouver ses premiers clients", at(14), at(15, 30)),
             ("afterwork", "Afterwork de la communauté", at(18, 30), at(20)),
-            ("talk", "Pause café : qui fait quoi ici ?", quarter, quarter + timedelta(minutes=30)),
+            ("other", "Pause café : qui fait quoi ici ?", quarter, quarter + timedelta(minutes=30)),
             ("workshop", "Atelier express : LinkedIn en 30 minutes", quarter + timedelta(hours=1),
              quarter + timedelta(hours=1, minutes=30)),
         ]  # fmt: skip
