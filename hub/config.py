@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from hub.db.models import MomentKind
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
 from hub.thirdparty import ThirdPartySettings, unknown_rooms
 from hub.timeseries import TimeSeriesSettings
-from vivant.config_file import StrictModel
+from vivant.config_file import Secret, StrictModel
 from vivant.mqtt import MqttSettings
 from vivant.wire.topics import NodeId, RoomId, ScreenId, SiteId
 
@@ -72,6 +73,22 @@ class ScreenSettings(StrictModel):
     language: Language = Field(default=Language.FR, description="fr (default) or en.")
 
 
+class CalendarFeedSettings(StrictModel):
+    """An iCal feed (Google Calendar, Outlook, Nexudus, OfficeRnD…) whose events are moments."""
+
+    url: Secret = Field(
+        description=(
+            "http(s) or webcal URL, or a file path. Private calendar URLs carry a token: give "
+            "them as {env: NAME} or {file: PATH}."
+        )
+    )
+    room: RoomId = Field(description="Room of the events whose LOCATION names no room of the site.")
+    kind: MomentKind | None = Field(
+        default=None, description="Kind of the events whose title and categories say nothing."
+    )
+    name: str = Field(default="", max_length=80, description="Shown to staff with the sync status.")
+
+
 class SiteSettings(StrictModel):
     """One coworking space."""
 
@@ -85,6 +102,9 @@ class SiteSettings(StrictModel):
     rooms: list[RoomSettings] = Field(min_length=1)
     nodes: list[NodeSettings] = Field(default_factory=list)
     screens: list[ScreenSettings] = Field(default_factory=list)
+    calendar_feeds: list[CalendarFeedSettings] = Field(
+        default_factory=list, description="iCal feeds synchronised into this site's moments."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -105,6 +125,9 @@ class SiteSettings(StrictModel):
             for room in node.rooms:
                 if room not in room_ids:
                     raise ValueError(f"node {node.id!r} serves unknown room {room!r}")
+        for feed in self.calendar_feeds:
+            if feed.room not in room_ids:
+                raise ValueError(f"calendar feed {feed.name!r} uses unknown room {feed.room!r}")
         return self
 
     @property
@@ -186,6 +209,9 @@ class HubConfig(StrictModel):
     )
     home_assistant_discovery: bool = Field(
         default=False, description="Publish Home Assistant MQTT discovery for room occupancy."
+    )
+    calendar_sync_minutes: float = Field(
+        default=20, gt=0, le=1440, description="Minutes between two syncs of each calendar feed."
     )
     live_tick_s: float = Field(
         default=5, gt=0, le=60, description="Seconds between occupancy and absence updates."

@@ -11,10 +11,14 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from hub.broadcast import Broadcaster
+from hub.calendar import sync_feed
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import current_revision, head_revision, upgrade
+from hub.db.models import CalendarFeed
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
 from hub.live import LiveState
@@ -75,6 +79,7 @@ class HubRuntime:
         self._tasks = [
             asyncio.create_task(self.ingestor.run(), name="vivant-ingest"),
             asyncio.create_task(self._housekeeping(), name="vivant-housekeeping"),
+            asyncio.create_task(self._calendars(), name="vivant-calendars"),
         ]
         writer = self.timeseries
         if writer is not None:
@@ -102,6 +107,28 @@ class HubRuntime:
                 log.debug("forgot %d old message ids", pruned)
             except Exception:
                 log.exception("housekeeping failed; will try again")
+
+    async def _calendars(self) -> None:
+        """Sync every calendar feed now, then every ``calendar_sync_minutes``."""
+        while True:
+            await asyncio.to_thread(self.sync_calendars)
+            await asyncio.sleep(self.config.calendar_sync_minutes * 60)
+
+    def sync_calendars(self) -> None:
+        """Sync each feed in its own transaction; one feed's failure never stops the others."""
+        with self.sessions() as session:
+            feed_ids = list(session.scalars(select(CalendarFeed.id)))
+        for feed_id in feed_ids:
+            try:
+                with self.sessions.begin() as session:
+                    feed = session.get(CalendarFeed, feed_id)
+                    site = self.config.site(feed.site_id) if feed else None
+                    if feed is None or site is None:
+                        continue
+                    report = sync_feed(session, feed, site, now=datetime.now(UTC))
+                log.info("calendar %s: %s", feed_id, report)
+            except Exception:
+                log.exception("calendar feed %s could not be synchronised", feed_id)
 
     async def stop(self) -> None:
         """Stop consuming, save the live state, disconnect cleanly (offline), close the database.

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub.config import HubConfig
 from hub.runtime import HubRuntime
-from hub.web import screens
+from hub.web import moments, screens
 from vivant import __version__
 
 STATIC = Path(__file__).with_name("static")
@@ -34,6 +34,7 @@ def create_app(config: HubConfig) -> FastAPI:
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(screens.router)
+    app.include_router(moments.router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
