@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -329,6 +330,63 @@ class RoomDwell(Base):
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     source: Mapped[str] = mapped_column(String(16))
+
+
+class Attendance(Base):
+    """A member took part in a moment, with what showed it and how sure the hub is.
+
+    One row per (moment, member): inference and staff marks update it in place, the strongest
+    source winning (see :mod:`hub.attendance`).
+    """
+
+    __tablename__ = "attendances"
+    __table_args__ = (UniqueConstraint("moment_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    moment_id: Mapped[int] = mapped_column(ForeignKey("moments.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # dwell, tap or staff
+    confidence: Mapped[float] = mapped_column(Float)
+    # Earliest evidence inside the moment; None when only staff said so.
+    first_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    minutes_present: Mapped[float] = mapped_column(Float, default=0.0)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NudgeRecord(Base):
+    """One decision of the nudge engine (sent, held out, skipped, dry run) and its outcome.
+
+    Holdout and skipped decisions are recorded like sent ones: the uplift of a rule is the
+    attendance of its treatment arm against its holdout arm (see :mod:`hub.nudge_log`).
+    """
+
+    __tablename__ = "nudge_records"
+    __table_args__ = (
+        Index("ix_nudge_records_site_rule_triggered", "site_id", "rule", "triggered_at"),
+        Index("ix_nudge_records_member_triggered", "member_id", "triggered_at"),
+        Index("ix_nudge_records_outcome_moment", "outcome", "moment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # None for a staff alert, or once the member was erased (the aggregate stays).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(32))
+    # Channel, variant, arm and window are None for a skip decided before they were known.
+    channel: Mapped[str | None] = mapped_column(String(16))
+    variant_id: Mapped[str | None] = mapped_column(String(64))
+    arm: Mapped[str | None] = mapped_column(String(16))
+    decision: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    moment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("moments.id", ondelete="SET NULL"), index=True
+    )
+    triggered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    not_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    outcome_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OccupancyRollup(Base):
