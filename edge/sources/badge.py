@@ -106,7 +106,7 @@ class BadgeReader(ABC):
 
     def feedback(self, result: Feedback) -> None:
         """Show the hub's verdict on a tap (LED, buzzer); a reader without outputs logs it."""
-        log.info("reader %s: feedback %s (no LED or buzzer on this reader)", self.id, result)
+        log.debug("reader %s: feedback %s (no LED or buzzer on this reader)", self.id, result)
 
 
 class Debouncer:
