@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from hub.attendance import AttendanceSettings
 from hub.db.models import MomentKind
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
@@ -209,6 +210,9 @@ class HubConfig(StrictModel):
     )
     home_assistant_discovery: bool = Field(
         default=False, description="Publish Home Assistant MQTT discovery for room occupancy."
+    )
+    attendance: AttendanceSettings = Field(
+        default_factory=AttendanceSettings, description="How much presence in a room counts."
     )
     calendar_sync_minutes: float = Field(
         default=20, gt=0, le=1440, description="Minutes between two syncs of each calendar feed."

@@ -9,21 +9,23 @@ import logging
 import queue
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from hub.attendance import infer_attendance
 from hub.broadcast import Broadcaster
 from hub.calendar import sync_feed
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import current_revision, head_revision, upgrade
-from hub.db.models import CalendarFeed
+from hub.db.models import CalendarFeed, Moment
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
+from hub.nudge_log import resolve_outcomes
 from hub.sites import sync_sites
 from hub.thirdparty import subscriptions
 from hub.timeseries import TimeSeriesWriter
@@ -31,6 +33,10 @@ from hub.timeseries import TimeSeriesWriter
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 600.0
+ATTENDANCE_INTERVAL_S = 60.0
+# Attendance keeps being inferred this long after a moment ends (late dwell data, staff marks);
+# nudge outcomes are written once it has passed.
+ATTENDANCE_SETTLING = timedelta(minutes=15)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -80,6 +86,7 @@ class HubRuntime:
             asyncio.create_task(self.ingestor.run(), name="vivant-ingest"),
             asyncio.create_task(self._housekeeping(), name="vivant-housekeeping"),
             asyncio.create_task(self._calendars(), name="vivant-calendars"),
+            asyncio.create_task(self._attendance(), name="vivant-attendance"),
         ]
         writer = self.timeseries
         if writer is not None:
@@ -129,6 +136,30 @@ class HubRuntime:
                 log.info("calendar %s: %s", feed_id, report)
             except Exception:
                 log.exception("calendar feed %s could not be synchronised", feed_id)
+
+    async def _attendance(self) -> None:
+        """Every minute, infer attendance of the moments in progress or just over."""
+        while True:
+            await asyncio.sleep(ATTENDANCE_INTERVAL_S)
+            try:
+                await asyncio.to_thread(self.update_attendance, datetime.now(UTC))
+            except Exception:
+                log.exception("attendance update failed; will try again")
+
+    def update_attendance(self, now: datetime) -> int:
+        """Infer attendance for moments overlapping the last settling window; resolve nudges."""
+        with self.sessions.begin() as session:
+            moments = session.scalars(
+                select(Moment).where(
+                    Moment.cancelled_at.is_(None),
+                    Moment.starts_at <= now,
+                    Moment.ends_at >= now - ATTENDANCE_SETTLING,
+                )
+            ).all()
+            for moment in moments:
+                infer_attendance(session, moment, self.config.attendance, now)
+            resolve_outcomes(session, now, ATTENDANCE_SETTLING)
+        return len(moments)
 
     async def stop(self) -> None:
         """Stop consuming, save the live state, disconnect cleanly (offline), close the database.
