@@ -31,7 +31,7 @@ from hub.db.models import BadgeTap, Member, Node, SeenMessage
 from hub.greeting import Greeting, greeting_for
 from hub.live import LiveState
 from hub.measurements import ingest_point, node_health_point
-from hub.metrics import HubMetrics, LogLimiter, total
+from hub.metrics import HubMetrics, LogLimiter, totals
 from hub.moments import nearby, todays_moments
 from hub.mqtt_link import Inbound
 from hub.presence import BadgeOwners, apply_badge, ms_to_datetime
@@ -184,16 +184,16 @@ class Ingestor:
         effects.publishes += [(topic, payload, True) for topic, payload in result.publishes]
         effects.publishes += self._node_configs(now)
         if self._points is not None:
-            metrics = self._metrics
+            counts = totals(self._metrics)
             result.points.append(
                 ingest_point(
                     self.config.mqtt.client_id or "vivant-hub",
                     now,
-                    received=total(metrics, "vivant_messages_received_total"),
-                    accepted=total(metrics, "vivant_messages_accepted_total"),
-                    rejected=total(metrics, "vivant_messages_rejected_total"),
-                    duplicates=total(metrics, "vivant_messages_duplicate_total"),
-                    failures=total(metrics, "vivant_ingest_failures_total"),
+                    received=counts.get("vivant_messages_received_total", 0),
+                    accepted=counts.get("vivant_messages_accepted_total", 0),
+                    rejected=counts.get("vivant_messages_rejected_total", 0),
+                    duplicates=counts.get("vivant_messages_duplicate_total", 0),
+                    failures=counts.get("vivant_ingest_failures_total", 0),
                     queue_depth=self._queue.qsize(),
                     lag_s=self.last_lag_s,
                 )

@@ -73,14 +73,13 @@ class HubMetrics:
             self.rejected.labels(reason=reason.value)
 
 
-def total(metrics: HubMetrics, name: str) -> int:
-    """Sum of every labelled sample of a counter (e.g. rejections of every reason)."""
-    value = 0.0
+def totals(metrics: HubMetrics) -> dict[str, int]:
+    """Every sample name with the sum of its labelled values (one pass over the registry)."""
+    sums: dict[str, float] = {}
     for family in metrics.registry.collect():
         for sample in family.samples:
-            if sample.name == name:
-                value += sample.value
-    return int(value)
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    return {name: int(value) for name, value in sums.items()}
 
 
 class TimeSeriesCollector(Collector):

@@ -63,7 +63,7 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> None:
 def _fresh(data_dir: Path) -> None:
     """Remove what a previous demo left (only the demo's own files)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    for pattern in ("hub.db*", "outbox-*.sqlite3*", "*.yaml"):
+    for pattern in ("hub.db*", "outbox-*.sqlite3*", "hub.yaml", "edge-*.yaml"):
         for path in data_dir.glob(pattern):
             path.unlink()
 
