@@ -172,6 +172,19 @@ class HttpSettings(StrictModel):
 
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description=(
+            "Address people reach the hub at, for links in messages and QR codes on screens "
+            "(e.g. https://vivant.ekilibre.fr). Default: http://<host>:<port>."
+        ),
+    )
+
+    @property
+    def base_url(self) -> str:
+        """The public address without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class IngestSettings(StrictModel):
@@ -227,6 +240,13 @@ class HubConfig(StrictModel):
     )
     greeting_seconds: float = Field(
         default=8, gt=0, le=120, description="How long a greeting card shows."
+    )
+    secret_key: Secret | None = Field(
+        default=None,
+        description=(
+            "Signs member links and session cookies ({env: NAME} or {file: PATH}, 32+ random "
+            "characters). Default: generated once and kept in the database."
+        ),
     )
     sites: list[SiteSettings] = Field(min_length=1)
 

@@ -26,6 +26,7 @@ from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
 from hub.nudge_log import resolve_outcomes
+from hub.signing import Signer, stored_secret_key
 from hub.sites import sync_sites
 from hub.thirdparty import subscriptions
 from hub.timeseries import TimeSeriesWriter
@@ -57,6 +58,7 @@ class HubRuntime:
         self.timeseries = TimeSeriesWriter(config.timeseries) if config.timeseries else None
         self.mqtt: HubMqtt | None = None
         self.ingestor: Ingestor | None = None
+        self.signer: Signer | None = None  # set once the database is ready (see start)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -102,6 +104,9 @@ class HubRuntime:
             raise SchemaOutOfDate("database schema is not up to date: run `vivant hub migrate`")
         with self.sessions.begin() as session:
             sync_sites(session, self.config)
+            configured = self.config.secret_key
+            key = configured.get_secret_value() if configured else stored_secret_key(session)
+            self.signer = Signer(key)
         with self.sessions() as session:
             self.live.restore(session)
 
