@@ -53,7 +53,7 @@ class Signer:
         """A URL-safe token carrying *data* (JSON-serialisable) for *purpose*."""
         return self._serializer(purpose).dumps(data)
 
-    def loads(self, purpose: Purpose, token: str, max_age_s: float) -> dict[str, Any]:
+    def loads(self, purpose: Purpose, token: str, max_age_s: int) -> dict[str, Any]:
         """The data of a valid token no older than *max_age_s*, or :class:`InvalidToken`."""
         try:
             data = self._serializer(purpose).loads(token, max_age=max_age_s)
