@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, insert
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +54,12 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL_S = 60.0
 MAX_WAIT_S = 0.5  # bounds how long a stopping hub waits for its worker thread
+SEEN_ROWS_PER_STATEMENT = 500  # 4 parameters each: far below SQLite's and PostgreSQL's limits
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+SEEN_INSERT = (
+    "INSERT INTO seen_messages (site_id, node_id, msg_id, seen_at) VALUES {rows} "
+    "ON CONFLICT DO NOTHING RETURNING site_id, node_id, msg_id"
+)  # how SQLAlchemy stores DateTime in SQLite
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,23 +322,10 @@ class Ingestor:
         """
         if not observations:
             return []
-        rows: dict[tuple[str, str, str], dict[str, object]] = {}
+        keys: dict[tuple[str, str, str], datetime] = {}
         for o in observations:
-            key = (o.topic.site, o.topic.node, o.payload.id)
-            if key not in rows:
-                rows[key] = {"site_id": key[0], "node_id": key[1], "msg_id": key[2],
-                             "seen_at": o.received}  # fmt: skip
-        dialect = session.get_bind().dialect.name
-        upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            upsert(SeenMessage)
-            .on_conflict_do_nothing()
-            .returning(SeenMessage.site_id, SeenMessage.node_id, SeenMessage.msg_id)
-        )
-        inserted = {
-            (row[0], row[1], row[2])
-            for row in session.execute(statement, list(rows.values())).all()
-        }
+            keys.setdefault((o.topic.site, o.topic.node, o.payload.id), o.received)
+        inserted = self._record_seen(session, keys)
         fresh: list[Observation] = []
         for o in observations:
             key = (o.topic.site, o.topic.node, o.payload.id)
@@ -344,6 +335,35 @@ class Ingestor:
             else:
                 self._metrics.duplicates.inc()
         return fresh
+
+    def _record_seen(
+        self, session: Session, keys: dict[tuple[str, str, str], datetime]
+    ) -> set[tuple[str, str, str]]:
+        """Insert the pairs, skipping known ones; return those that were new.
+
+        Written as one multi-row statement on the driver connection: through the ORM's bulk
+        path the same insert cost more than the rest of the batch (parameter processing per
+        row), and this is the hot path. Values are bound as the column type stores them: naive
+        UTC (see :class:`hub.db.types.UtcDateTime`), as text on SQLite.
+        """
+        connection = session.connection()
+        dialect = connection.dialect
+        sqlite = dialect.name == "sqlite"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        row = f"({mark}, {mark}, {mark}, {mark})"
+        inserted: set[tuple[str, str, str]] = set()
+        items = list(keys.items())
+        for start in range(0, len(items), SEEN_ROWS_PER_STATEMENT):
+            chunk = items[start : start + SEEN_ROWS_PER_STATEMENT]
+            params: list[object] = []
+            for (site, node, msg_id), seen in chunk:
+                naive = seen.astimezone(UTC).replace(tzinfo=None)
+                params += (site, node, msg_id, naive.strftime(SQLITE_DATETIME) if sqlite else naive)
+            # Only placeholders are formatted into the statement; every value is a parameter.
+            sql = SEEN_INSERT.format(rows=", ".join([row] * len(chunk)))
+            result = connection.exec_driver_sql(sql, tuple(params))
+            inserted.update((r[0], r[1], r[2]) for r in result)
+        return inserted
 
     def _thirdparty(self, session: Session, message: ThirdPartyMessage) -> bool:
         if self.live is None:

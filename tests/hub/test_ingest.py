@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+import queue
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
 import paho.mqtt.publish as publish
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from hub.db.models import BadgeTap, Consent, PresenceSession
+from hub.broadcast import Broadcaster
+from hub.config import HubConfig
+from hub.db.models import BadgeTap, Consent, PresenceSession, SeenMessage
+from hub.ingest import Ingestor
 from hub.members import add_member
+from hub.metrics import HubMetrics
+from hub.mqtt_link import Inbound
 from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub
 from tests.support.sse import SseClient
@@ -173,3 +181,29 @@ async def test_unknown_badge_is_logged_and_answered_unknown(
         tap = session.scalars(select(BadgeTap)).one()
         assert (tap.outcome, tap.member_id) == ("unknown", None)
         assert session.scalar(select(func.count(PresenceSession.id))) == 0
+
+
+def test_seen_pairs_are_stored_as_the_orm_reads_them_and_pruned(
+    site_config: HubConfig, sessions: sessionmaker[Session]
+) -> None:
+    """The deduplication insert bypasses the ORM for speed: its rows must read back as aware
+    UTC datetimes on both databases, and the window must forget them."""
+    clock = [datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC)]
+    metrics = HubMetrics()
+    ingestor = Ingestor(
+        site_config, sessions, queue.Queue(), Broadcaster(), metrics,
+        ack=lambda _b: None, publish=lambda *_a: None, clock=lambda: clock[0],
+    )  # fmt: skip
+    topic = f"vivant/v1/{SITE}/{NODE}/ble"
+    body = {"id": "w1", "ts": now_ms(), "room": "accueil", "window_s": 5, "anonymous": 2}
+    at = clock[0].timestamp()
+    message = Inbound(topic, json.dumps(body).encode(), 1, 1, False, at, time.monotonic())
+    ingestor.apply([message, message])  # a repeat inside the batch is a duplicate too
+    ingestor.apply([message])  # and so is a redelivery later
+    assert metrics.registry.get_sample_value("vivant_messages_duplicate_total") == 2
+    with sessions() as session:
+        seen = session.scalars(select(SeenMessage)).one()
+    assert (seen.site_id, seen.node_id, seen.msg_id) == (SITE, NODE, "w1")
+    assert seen.seen_at == clock[0]
+    clock[0] += timedelta(hours=site_config.ingest.dedup_window_h, seconds=1)
+    assert ingestor.prune_seen() == 1
