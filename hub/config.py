@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from hub.attendance import AttendanceSettings
+from hub.cluster import ClusterSettings
 from hub.db.models import MomentKind
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
@@ -248,11 +249,27 @@ class HubConfig(StrictModel):
             "characters). Default: generated once and kept in the database."
         ),
     )
+    cluster: ClusterSettings | None = Field(
+        default=None,
+        description=(
+            "Several hub processes sharing one PostgreSQL database, each serving some sites "
+            "(omit for a single hub serving every site)."
+        ),
+    )
     sites: list[SiteSettings] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _unique_sites(self) -> HubConfig:
         _unique([s.id for s in self.sites], "site")
+        if self.cluster is not None:
+            assigned = [site for sites in self.cluster.instances.values() for site in sites]
+            _unique(assigned, "site in cluster.instances: site")
+            missing = sorted({s.id for s in self.sites} - set(assigned))
+            unknown = sorted(set(assigned) - {s.id for s in self.sites})
+            if missing:
+                raise ValueError(f"cluster.instances assigns no instance to {', '.join(missing)}")
+            if unknown:
+                raise ValueError(f"cluster.instances names unknown sites: {', '.join(unknown)}")
         known = {(site.id, room.id) for site in self.sites for room in site.rooms}
         problems = unknown_rooms(self.thirdparty, known)
         if problems:

@@ -416,3 +416,18 @@ class HubState(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[dict[str, object]] = mapped_column(JSON)
     saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HubLease(Base):
+    """Which hub process serves which sites, when several share one database (a lease each).
+
+    A row per instance group (the sites a configured instance serves). The holder renews it; a
+    lease that runs out is free for another process to take over, with the group's MQTT session.
+    """
+
+    __tablename__ = "hub_leases"
+
+    group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
