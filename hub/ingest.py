@@ -447,6 +447,8 @@ class Ingestor:
         self._configured_tags = tags
         out = []
         for site in self.config.sites:
+            if site.id not in self.live.sites:
+                continue  # served by another hub process (hub.cluster)
             for node in site.nodes:
                 payload = NodeConfig(
                     ts=int(now.timestamp() * 1000),
@@ -460,6 +462,10 @@ class Ingestor:
                 )
         log.info("published node configs (%d enrolled tags)", len(tags))
         return out
+
+    def sites_changed(self) -> None:
+        """The served sites changed (hub.cluster): send node configs again at the next tick."""
+        self._configured_tags = None
 
     def _node_row(self, session: Session, topic: NodeTopic) -> Node:
         node = session.get(Node, (topic.site, topic.node))

@@ -145,6 +145,7 @@ class LiveState:
         config: HubConfig,
         location: LocationSettings | None = None,
         occupancy: OccupancySettings | None = None,
+        site_ids: set[str] | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.mqtt.topic_root)
@@ -153,7 +154,13 @@ class LiveState:
         self.tags = TagDirectory()
         self.tally = AnonymousTally(config.thirdparty.rooms(), config.thirdparty.anonymous_window_s)
         self.points: list[Point] = []  # time-series points gathered during a batch
-        self.sites = {site.id: self._new_site(site) for site in config.sites}
+        # The sites this process serves: all of them, unless several hub processes share the
+        # database (hub.cluster), in which case sites are adopted and dropped as leases move.
+        self.sites = {
+            site.id: self._new_site(site)
+            for site in config.sites
+            if site_ids is None or site.id in site_ids
+        }
 
     def _new_site(self, site: SiteSettings, locator: RoomLocator | None = None) -> SiteLive:
         return SiteLive(
@@ -386,9 +393,11 @@ class LiveState:
 
     # -- restart ------------------------------------------------------------------------------
 
-    def save(self, session: Session, now: datetime) -> None:
+    def save(self, session: Session, now: datetime, site_ids: set[str] | None = None) -> None:
         """Snapshot each site's locator (and tag owners) so a restart resumes the same rooms."""
         for site_id, live in self.sites.items():
+            if site_ids is not None and site_id not in site_ids:
+                continue
             key = f"locator:{site_id}"
             value: dict[str, object] = {
                 "locator": live.locator.snapshot(),
@@ -401,23 +410,39 @@ class LiveState:
 
     def restore(self, session: Session) -> None:
         """Resume from the last snapshot (after a restart or a crash)."""
-        for site_id, live in list(self.sites.items()):
-            row = session.get(HubState, f"locator:{site_id}")
-            if row is None:
-                continue
-            try:
-                locator = RoomLocator.restore(self.location_settings, row.value["locator"])  # type: ignore[arg-type]
-                owners = {
-                    tag: TagOwner(int(member_id), bool(allowed))
-                    for tag, (member_id, allowed) in row.value["owners"].items()  # type: ignore[attr-defined]
-                }
-            except (KeyError, TypeError, ValueError):
-                log.warning("ignoring an unreadable live-state snapshot of %s", site_id)
-                continue
-            restored = self._new_site(live.site, locator)
-            restored.owners = owners
-            self.sites[site_id] = restored
-            log.info("resumed %d located tag(s) at %s", len(locator.tags()), site_id)
+        for site_id in list(self.sites):
+            self._restore_site(session, site_id)
+
+    def adopt(self, session: Session, site_id: str) -> None:
+        """Start serving a site (taken over from another hub process): resume its snapshot."""
+        site = self.config.site(site_id)
+        if site is None or site_id in self.sites:
+            return
+        self.sites[site_id] = self._new_site(site)
+        self._restore_site(session, site_id)
+
+    def drop(self, site_id: str) -> None:
+        """Stop serving a site (handed to another hub process); its snapshot stays saved."""
+        self.sites.pop(site_id, None)
+
+    def _restore_site(self, session: Session, site_id: str) -> None:
+        live = self.sites[site_id]
+        row = session.get(HubState, f"locator:{site_id}")
+        if row is None:
+            return
+        try:
+            locator = RoomLocator.restore(self.location_settings, row.value["locator"])  # type: ignore[arg-type]
+            owners = {
+                tag: TagOwner(int(member_id), bool(allowed))
+                for tag, (member_id, allowed) in row.value["owners"].items()  # type: ignore[attr-defined]
+            }
+        except (KeyError, TypeError, ValueError):
+            log.warning("ignoring an unreadable live-state snapshot of %s", site_id)
+            return
+        restored = self._new_site(live.site, locator)
+        restored.owners = owners
+        self.sites[site_id] = restored
+        log.info("resumed %d located tag(s) at %s", len(locator.tags()), site_id)
 
 
 def _bucket_start(now: datetime) -> datetime:

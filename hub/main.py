@@ -26,15 +26,19 @@ def load_config(path: Path) -> HubConfig | None:
         return None
 
 
-def run(config_path: Path) -> int:
-    """Serve the hub until interrupted."""
+def run(config_path: Path, instance: str | None = None, *, port: int | None = None) -> int:
+    """Serve the hub until interrupted (as *instance* when several processes share the sites)."""
     config = load_config(config_path)
     if config is None:
         return 2
+    if config.cluster is not None and instance not in config.cluster.instances:
+        names = ", ".join(config.cluster.instances)
+        sys.stderr.write(f"{config_path}: several hub processes: give --instance ({names})\n")
+        return 2
     uvicorn.run(
-        create_app(config),
+        create_app(config, instance),
         host=config.http.host,
-        port=config.http.port,
+        port=port or config.http.port,
         log_level="info",
         proxy_headers=False,
     )

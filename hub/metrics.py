@@ -66,6 +66,11 @@ class HubMetrics:
         self.greetings = Counter(
             "vivant_greetings", "Greetings pushed to lobby screens.", registry=self.registry
         )
+        self.sites_served = Gauge(
+            "vivant_sites_served",
+            "Sites this hub process serves (all, unless several processes share them).",
+            registry=self.registry,
+        )
         self.screen_clients = Gauge(
             "vivant_screen_clients", "Lobby screens connected.", registry=self.registry
         )

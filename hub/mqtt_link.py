@@ -40,6 +40,7 @@ class Inbound:
     retain: bool
     received_at: float  # time.time()
     received_mono: float  # time.monotonic(), for latency
+    link: str = ""  # which connection it came by (its mid is that connection's)
 
 
 class HubMqtt:
@@ -54,20 +55,29 @@ class HubMqtt:
         on_received: Callable[[], None] | None = None,
         extra_subscriptions: list[str] | None = None,
         on_connect_publish: list[tuple[str, bytes]] | None = None,
+        subscriptions: list[str] | None = None,
+        link: str = "",
+        status_topic: str | None = None,
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
+        self.link = link
+        self._subscriptions = subscriptions or [self.topics.everything]
+        self._status_topic = status_topic or self.topics.hub_status
         self._queue = inbox
         self._on_received = on_received
         self._extra = list(extra_subscriptions or [])
         self._announce = list(on_connect_publish or [])
         self._stopping = threading.Event()
         self.connected = threading.Event()
+        if link:  # one persistent session per group of sites (see hub.cluster)
+            client_id = f"{settings.client_id or client_id}-{link}"
+            settings = settings.model_copy(update={"client_id": client_id})
         self._client = new_client(settings, client_id, clean_session=False)
         self._client.manual_ack_set(True)
         self._client.max_inflight_messages_set(200)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.will_set(self.topics.hub_status, Status.OFFLINE.value, qos=1, retain=True)
+        self._client.will_set(self._status_topic, Status.OFFLINE.value, qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -84,7 +94,7 @@ class HubMqtt:
         self._stopping.set()
         if self._client.is_connected():
             info = self._client.publish(
-                self.topics.hub_status, Status.OFFLINE.value, qos=1, retain=True
+                self._status_topic, Status.OFFLINE.value, qos=1, retain=True
             )
             deadline = time.monotonic() + timeout
             while (
@@ -120,8 +130,8 @@ class HubMqtt:
             log.error("broker refused the hub: %s", reason)
             return
         log.info("hub connected to %s:%s", self.settings.host, self.settings.port)
-        client.publish(self.topics.hub_status, Status.ONLINE.value, qos=1, retain=True)
-        client.subscribe([(self.topics.everything, 1), *((f, 1) for f in self._extra)])
+        client.publish(self._status_topic, Status.ONLINE.value, qos=1, retain=True)
+        client.subscribe([*((f, 1) for f in self._subscriptions), *((f, 1) for f in self._extra)])
         for topic, payload in self._announce:  # e.g. Home Assistant discovery, retained
             client.publish(topic, payload, qos=1, retain=True)
         self.connected.set()
@@ -142,6 +152,7 @@ class HubMqtt:
             retain=bool(message.retain),
             received_at=time.time(),
             received_mono=time.monotonic(),
+            link=self.link,
         )
         if self._on_received is not None:
             self._on_received()

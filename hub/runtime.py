@@ -8,6 +8,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from hub.attendance import infer_attendance
 from hub.broadcast import Broadcaster
 from hub.calendar import sync_feed
+from hub.cluster import HEARTBEAT, holder_id, lease_round, release
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import current_revision, head_revision, upgrade
@@ -47,16 +49,30 @@ class SchemaOutOfDate(RuntimeError):
 class HubRuntime:
     """Everything the hub runs besides the web pages."""
 
-    def __init__(self, config: HubConfig) -> None:
+    def __init__(self, config: HubConfig, instance: str | None = None) -> None:
+        cluster = config.cluster
+        if cluster is not None and instance not in cluster.instances:
+            known = ", ".join(cluster.instances)
+            raise ValueError(f"this hub is one of several: start it with --instance ({known})")
         self.config = config
+        self.instance = instance if cluster is not None else None
+        self.holder = holder_id(instance) if cluster is not None and instance else None
         self.metrics = HubMetrics()
         self.broadcaster = Broadcaster()
         self.engine = make_engine(config.database.url)
         self.sessions = make_sessionmaker(self.engine)
         self.boot_id = uuid.uuid4().hex
-        self.live = LiveState(config, config.location, config.occupancy)
+        # One of several processes: it serves the sites of the groups it holds a lease on.
+        self.live = LiveState(
+            config, config.location, config.occupancy, site_ids=set() if cluster else None
+        )
         self.timeseries = TimeSeriesWriter(config.timeseries) if config.timeseries else None
-        self.mqtt: HubMqtt | None = None
+        self.mqtt: HubMqtt | None = None  # the single hub's connection (no cluster)
+        self.links: dict[str, HubMqtt] = {}  # every connection, by group ("" without cluster)
+        self.groups: set[str] = set()  # the groups of sites this process serves (cluster)
+        self._inbox: queue.Queue[Inbound] = queue.Queue(config.ingest.queue_size)
+        self._started_mono = 0.0
+        self._last_round_mono: float | None = None
         self.ingestor: Ingestor | None = None
         self.signer: Signer | None = None  # set once the database is ready (see start)
         self._tasks: list[asyncio.Task[None]] = []
@@ -64,23 +80,14 @@ class HubRuntime:
     async def start(self) -> None:
         """Prepare the database, connect to the broker and start consuming."""
         await asyncio.to_thread(self._prepare_database)
-        inbox: queue.Queue[Inbound] = queue.Queue(self.config.ingest.queue_size)
-        announce = discovery_messages(self.config) if self.config.home_assistant_discovery else []
-        self.mqtt = HubMqtt(
-            self.config.mqtt,
-            inbox,
-            extra_subscriptions=subscriptions(self.config.thirdparty),
-            on_connect_publish=announce,
-        )
-        mqtt = self.mqtt
         self.ingestor = Ingestor(
             self.config,
             self.sessions,
-            inbox,
+            self._inbox,
             self.broadcaster,
             self.metrics,
-            ack=mqtt.ack,
-            publish=mqtt.publish_retained_or_not,
+            ack=self._ack,
+            publish=self._publish,
             live=self.live,
             points=self.timeseries.write if self.timeseries else None,
         )
@@ -94,8 +101,130 @@ class HubRuntime:
         if writer is not None:
             self.metrics.registry.register(TimeSeriesCollector(lambda: writer.stats))
             writer.start()
-        mqtt.start()
-        log.info("hub started (%d sites)", len(self.config.sites))
+        if self.config.cluster is None:
+            self.mqtt = self._link("")
+            self.links[""] = self.mqtt
+            self.mqtt.start()
+            log.info("hub started (%d sites)", len(self.config.sites))
+            return
+        self._started_mono = time.monotonic()
+        await asyncio.to_thread(self.renew_leases)  # serve our own sites before anything else
+        self._tasks.append(asyncio.create_task(self._cluster(), name="vivant-cluster"))
+        log.info("hub instance %s started (serving %s)", self.instance, sorted(self.groups))
+
+    def _link(self, group: str) -> HubMqtt:
+        """A connection to the broker: every topic (single hub) or one group's sites."""
+        config = self.config
+        if group:
+            cluster = config.cluster
+            assert cluster is not None
+            sites = cluster.instances[group]
+            return HubMqtt(
+                config.mqtt,
+                self._inbox,
+                subscriptions=[f"{config.mqtt.topic_root}/{site}/#" for site in sites],
+                link=group,
+                status_topic=f"{config.mqtt.topic_root}/hub/{group}",
+            )
+        announce = discovery_messages(config) if config.home_assistant_discovery else []
+        return HubMqtt(
+            config.mqtt,
+            self._inbox,
+            extra_subscriptions=subscriptions(config.thirdparty),
+            on_connect_publish=announce,
+        )
+
+    def served_sites(self) -> set[str]:
+        """The sites this process serves (every site, unless several processes share them)."""
+        return set(self.live.sites)
+
+    def _ack(self, batch: list[Inbound]) -> None:
+        by_link: dict[str, list[Inbound]] = {}
+        for message in batch:
+            by_link.setdefault(message.link, []).append(message)
+        for link, messages in by_link.items():
+            connection = self.links.get(link)
+            if connection is not None:  # a group handed over meanwhile: the broker redelivers
+                connection.ack(messages)
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        for connection in self.links.values():
+            connection.publish_retained_or_not(topic, payload, retain)
+            return
+        log.debug("no broker connection (serving no site): not publishing %s", topic)
+
+    def connected(self) -> bool:
+        """Whether every connection this process has is up (and it has one)."""
+        return bool(self.links) and all(c.connected.is_set() for c in self.links.values())
+
+    async def _cluster(self) -> None:
+        cluster = self.config.cluster
+        assert cluster is not None
+        while True:
+            await asyncio.sleep(cluster.lease_s / 3)
+            try:
+                await asyncio.to_thread(self.renew_leases)
+            except Exception:
+                log.exception("lease round failed; will try again")
+            last = self._last_round_mono
+            if self.groups and (last is None or time.monotonic() - last > cluster.lease_s):
+                log.error("could not renew the leases for %.0f s: serving no site", cluster.lease_s)
+                await asyncio.to_thread(self._serve, set(), save=False)
+
+    def renew_leases(self) -> None:
+        """Renew, take over and hand back groups (hub.cluster), then serve what is held."""
+        cluster = self.config.cluster
+        assert cluster is not None
+        assert self.instance is not None
+        assert self.holder is not None
+        may_take_over = time.monotonic() - self._started_mono >= cluster.lease_s
+        with self.sessions.begin() as session:
+            outcome = lease_round(
+                session,
+                cluster,
+                self.instance,
+                self.holder,
+                set(self.groups),
+                datetime.now(UTC),
+                may_take_over=may_take_over,
+            )
+        self._last_round_mono = time.monotonic()
+        for group in outcome.taken_over:
+            log.warning("taking over the sites of instance %s", group)
+        for group in outcome.handed_back:
+            log.info("handing the sites of instance %s back", group)
+        self._serve(outcome.held, save=True)
+
+    def _serve(self, groups: set[str], *, save: bool) -> None:
+        """Connect the groups newly held, adopt their sites; drop and disconnect the others."""
+        cluster = self.config.cluster
+        assert cluster is not None
+        assert self.ingestor is not None
+        gone, new = self.groups - groups, groups - self.groups
+        if not gone and not new:
+            return
+        for group in gone:
+            link = self.links.pop(group, None)
+            if link is not None:
+                link.stop()  # unacknowledged messages stay in the group's session
+        with self.ingestor.work_lock:
+            if gone:
+                sites = {site for group in gone for site in cluster.instances[group]}
+                if save:
+                    with self.sessions.begin() as session:
+                        self.live.save(session, datetime.now(UTC), sites)
+                for site in sites:
+                    self.live.drop(site)
+            with self.sessions() as session:
+                for group in new:
+                    for site in cluster.instances[group]:
+                        self.live.adopt(session, site)
+            self.ingestor.sites_changed()
+        for group in new:
+            self.links[group] = self._link(group)
+            self.links[group].start()
+        self.groups = set(groups)
+        self.metrics.sites_served.set(len(self.live.sites))
 
     def _prepare_database(self) -> None:
         if self.config.database.migrate_on_start:
@@ -129,7 +258,11 @@ class HubRuntime:
     def sync_calendars(self) -> None:
         """Sync each feed in its own transaction; one feed's failure never stops the others."""
         with self.sessions() as session:
-            feed_ids = list(session.scalars(select(CalendarFeed.id)))
+            feed_ids = list(
+                session.scalars(
+                    select(CalendarFeed.id).where(CalendarFeed.site_id.in_(self.served_sites()))
+                )
+            )
         for feed_id in feed_ids:
             try:
                 with self.sessions.begin() as session:
@@ -156,6 +289,7 @@ class HubRuntime:
         with self.sessions.begin() as session:
             moments = session.scalars(
                 select(Moment).where(
+                    Moment.site_id.in_(self.served_sites()),
                     Moment.cancelled_at.is_(None),
                     Moment.starts_at <= now,
                     Moment.ends_at >= now - ATTENDANCE_SETTLING,
@@ -179,11 +313,27 @@ class HubRuntime:
                 await task
         self._tasks = []
         await asyncio.to_thread(self._save_live_state)
-        if self.mqtt is not None:
-            await asyncio.to_thread(self.mqtt.stop)
+        for link in list(self.links.values()):
+            await asyncio.to_thread(link.stop)
+        self.links.clear()
+        if self.holder is not None:
+            await asyncio.to_thread(self._release_leases)
         if self.timeseries is not None:
             await asyncio.to_thread(self.timeseries.stop)
         self.engine.dispose()
+
+    def _release_leases(self) -> None:
+        """A clean stop gives the groups up at once (another process takes them over)."""
+        assert self.holder is not None
+        assert self.instance is not None
+        try:
+            with self.sessions.begin() as session:
+                for group in self.groups:
+                    release(session, group, self.holder)
+                release(session, HEARTBEAT + self.instance, self.holder)
+        except Exception:
+            log.exception("could not release the leases (they run out by themselves)")
+        self.groups = set()
 
     def _save_live_state(self) -> None:
         lock = self.ingestor.work_lock if self.ingestor else threading.Lock()

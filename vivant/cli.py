@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from vivant import __version__
@@ -31,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
 
     hub = commands.add_parser("hub", help="run the hub")
     hub.add_argument("--config", type=Path, required=True, help="hub YAML file")
+    hub.add_argument(
+        "--instance",
+        default=os.environ.get("VIVANT_HUB_INSTANCE"),
+        help="which of the configured hub instances this process is (cluster.instances)",
+    )
+    hub.add_argument("--port", type=int, help="HTTP port (overrides http.port)")
     hub_commands = hub.add_subparsers(dest="hub_command", metavar="ACTION")
     hub_commands.add_parser("migrate", help="bring the database schema up to date and exit")
     hub_commands.add_parser("check-config", help="validate the configuration and exit")
@@ -73,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             return hub_main.migrate(args.config)
         if args.hub_command == "check-config":
             return 0 if hub_main.load_config(args.config) is not None else 2
-        return hub_main.run(args.config)
+        return hub_main.run(args.config, args.instance, port=args.port)
     if args.command == "edge":
         from edge import main as edge_main
 

@@ -18,9 +18,9 @@ from vivant import __version__
 STATIC = Path(__file__).with_name("static")
 
 
-def create_app(config: HubConfig) -> FastAPI:
+def create_app(config: HubConfig, instance: str | None = None) -> FastAPI:
     """Build the application; the hub runtime starts and stops with it."""
-    runtime = HubRuntime(config)
+    runtime = HubRuntime(config, instance)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -43,8 +43,15 @@ def create_app(config: HubConfig) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:
-        """Liveness and broker connection."""
-        connected = runtime.mqtt is not None and runtime.mqtt.connected.is_set()
-        return {"status": "ok", "version": __version__, "mqtt_connected": connected}
+        """Liveness, broker connection, and (several hub processes) the sites served here."""
+        health: dict[str, object] = {
+            "status": "ok",
+            "version": __version__,
+            "mqtt_connected": runtime.connected(),
+        }
+        if runtime.instance is not None:
+            health["instance"] = runtime.instance
+            health["sites"] = sorted(runtime.served_sites())
+        return health
 
     return app

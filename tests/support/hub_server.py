@@ -92,7 +92,7 @@ def start_hub(config: HubConfig, timeout: float = 15.0) -> RunningHub:
     thread.start()
     runtime: HubRuntime = app.state.runtime
     deadline = time.monotonic() + timeout
-    while not (server.started and runtime.mqtt is not None and runtime.mqtt.connected.is_set()):
+    while not (server.started and runtime.connected()):
         if time.monotonic() > deadline or not thread.is_alive():
             server.should_exit = True
             raise TimeoutError("hub did not start")
