@@ -18,6 +18,7 @@ must be allowed in flight).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -40,6 +41,7 @@ from sqlalchemy import func, select
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
 from hub.db.models import BadgeTap, SeenMessage
+from tests.support.databases import temporary_database
 from tests.support.mosquitto import PrivateBroker, free_port, wait_for_port
 from vivant.wire import credential_for
 
@@ -144,11 +146,13 @@ def bare_rate(port: int, qos: int, count: int) -> float:
     return received / (last - first) if last > first else float("nan")
 
 
-def hub_config(workdir: Path, port: int, http_port: int, client_id: str) -> Path:
-    """30 sites, one node per room."""
-    config = {
+def hub_config(
+    workdir: Path, port: int, http_port: int, client_id: str, db_url: str, processes: int = 1
+) -> Path:
+    """30 sites, one node per room; with several processes, the sites split evenly."""
+    config: dict[str, object] = {
         "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id},
-        "database": {"url": f"sqlite:///{workdir / 'hub.db'}"},
+        "database": {"url": db_url},
         "http": {"port": http_port},
         "ingest": {"queue_size": 20_000, "batch_size": 1000},
         "sites": [
@@ -161,6 +165,11 @@ def hub_config(workdir: Path, port: int, http_port: int, client_id: str) -> Path
             for site in SITES
         ],
     }
+    if processes > 1:
+        config["cluster"] = {
+            "instances": {f"p{i}": SITES[i::processes] for i in range(processes)},
+            "lease_s": 30,
+        }
     path = workdir / "hub.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -173,26 +182,47 @@ def metric(http_port: int, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
-def hub_rate(port: int, qos: int, count: int, workdir: Path) -> tuple[float, int, int]:
+def hub_rate(
+    port: int, qos: int, count: int, workdir: Path, db_url: str, processes: int = 1
+) -> tuple[float, int, int]:
     """Messages/s for the hub draining the backlog; plus lost and applied-twice counts."""
-    http_port = free_port()
-    config = hub_config(workdir, port, http_port, f"bench-hub-{qos}-{os.getpid()}")
-    command = [sys.executable, "-m", "vivant", "hub", "--config", str(config)]
+    http_ports = [free_port() for _ in range(processes)]
+    client_id = f"bench-hub-{qos}-{processes}-{os.getpid()}"
+    config = hub_config(workdir, port, http_ports[0], client_id, db_url, processes)
 
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port("127.0.0.1", http_port, timeout=60)
-        return process
+    def start() -> list[subprocess.Popen[bytes]]:
+        started = []
+        for index, http_port in enumerate(http_ports):
+            command = [sys.executable, "-m", "vivant", "hub", "--config", str(config),
+                       "--port", str(http_port)]  # fmt: skip
+            if processes > 1:
+                command += ["--instance", f"p{index}"]
+            log = (workdir / f"hub-{processes}-{index}.log").open("ab")
+            started.append(subprocess.Popen(command, stdout=log, stderr=log))
+        for index, http_port in enumerate(http_ports):
+            try:
+                wait_for_port("127.0.0.1", http_port, timeout=60)
+            except TimeoutError:
+                log_text = (workdir / f"hub-{processes}-{index}.log").read_text(errors="replace")
+                sys.exit(f"hub process {index} did not start:\n{log_text[-2000:]}")
+        return started
 
-    hub = start()  # registers the persistent subscription, then leaves
-    hub.send_signal(signal.SIGTERM)
-    hub.wait()
-    backlog(port, qos, count, f"hub{qos}")
-    hub = start()
+    def stop(hubs: list[subprocess.Popen[bytes]]) -> None:
+        for hub in hubs:
+            hub.send_signal(signal.SIGTERM)
+        for hub in hubs:
+            hub.wait()
+
+    def total(name: str) -> float:
+        return sum(metric(http_port, name) for http_port in http_ports)
+
+    stop(start())  # registers the persistent subscriptions, then leaves
+    backlog(port, qos, count, f"hub{qos}-{processes}")
+    hubs = start()
     first = end = 0.0
     try:
         while True:
-            received = metric(http_port, "vivant_messages_received_total")
+            received = total("vivant_messages_received_total")
             now = time.perf_counter()
             if received > 0 and not first:
                 first = now
@@ -201,16 +231,16 @@ def hub_rate(port: int, qos: int, count: int, workdir: Path) -> tuple[float, int
                 break
             time.sleep(0.01)
         time.sleep(1.0)
-        dropped_duplicates = int(metric(http_port, "vivant_messages_duplicate_total"))
+        dropped_duplicates = int(total("vivant_messages_duplicate_total"))
     finally:
-        hub.send_signal(signal.SIGTERM)
-        hub.wait()
-    engine = make_engine(f"sqlite:///{workdir / 'hub.db'}")
+        stop(hubs)
+    engine = make_engine(db_url)
     with make_sessionmaker(engine)() as session:
         applied = int(session.scalar(select(func.count()).select_from(SeenMessage)) or 0)
         taps = int(session.scalar(select(func.count(BadgeTap.id))) or 0)
     engine.dispose()
-    expected_taps = sum(1 for topic, _ in messages(count, f"hub{qos}") if topic.endswith("/badge"))
+    run = f"hub{qos}-{processes}"
+    expected_taps = sum(1 for topic, _ in messages(count, run) if topic.endswith("/badge"))
     # Each observation is applied once iff it has exactly one row in seen_messages (primary key)
     # and each badge exactly one row in the badge log.
     lost = max(0, count - applied) + max(0, expected_taps - taps)
@@ -221,9 +251,13 @@ def hub_rate(port: int, qos: int, count: int, workdir: Path) -> tuple[float, int
 
 
 def main() -> None:
-    """Run both subscribers at QoS 0 and QoS 1 and print the figures."""
+    """Run the bare subscriber and the hub (one process on SQLite, and several processes sharing
+    PostgreSQL) at QoS 0 and QoS 1, and print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument(
+        "--processes", type=int, default=2, help="hub processes sharing PostgreSQL (0: skip)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         broker = PrivateBroker(workdir=Path(tmp) / "mosquitto", extra_config=BROKER_EXTRA)
@@ -234,14 +268,24 @@ def main() -> None:
                 bare = bare_rate(broker.port, qos, args.messages)
                 workdir = Path(tmp) / f"hub-qos{qos}"
                 workdir.mkdir()
-                engine = make_engine(f"sqlite:///{workdir / 'hub.db'}")
-                upgrade(engine)
-                engine.dispose()
-                hub, lost, twice = hub_rate(broker.port, qos, args.messages, workdir)
-                print(
-                    f"QoS {qos}: bare paho {bare:8.0f} msg/s   hub {hub:8.0f} msg/s   "
-                    f"ratio {hub / bare:4.2f}   lost {lost}   applied twice {twice}"
-                )
+                sqlite = contextlib.nullcontext(f"sqlite:///{workdir / 'hub.db'}")
+                runs: list[tuple[int, contextlib.AbstractContextManager[str]]] = [(1, sqlite)]
+                if args.processes > 1:
+                    runs.append((args.processes, temporary_database("postgresql", workdir)))
+                for processes, database in runs:
+                    with database as db_url:
+                        engine = make_engine(db_url)
+                        upgrade(engine)
+                        engine.dispose()
+                        hub, lost, twice = hub_rate(
+                            broker.port, qos, args.messages, workdir, db_url, processes
+                        )
+                    where = "SQLite" if processes == 1 else "PostgreSQL"
+                    print(
+                        f"QoS {qos}: bare paho {bare:8.0f} msg/s   hub x{processes} ({where}) "
+                        f"{hub:8.0f} msg/s   ratio {hub / bare:4.2f}   lost {lost}   "
+                        f"applied twice {twice}"
+                    )
         finally:
             broker.stop()
 

@@ -19,7 +19,7 @@ from hub.broadcast import Broadcaster
 from hub.calendar import sync_feed
 from hub.cluster import HEARTBEAT, holder_id, lease_round, release
 from hub.config import HubConfig
-from hub.db.engine import make_engine, make_sessionmaker
+from hub.db.engine import make_engine, make_sessionmaker, startup_lock
 from hub.db.migrate import current_revision, head_revision, upgrade
 from hub.db.models import CalendarFeed, Moment
 from hub.ha_discovery import discovery_messages
@@ -227,6 +227,12 @@ class HubRuntime:
         self.metrics.sites_served.set(len(self.live.sites))
 
     def _prepare_database(self) -> None:
+        with startup_lock(self.engine):
+            self._prepare_database_locked()
+        with self.sessions() as session:
+            self.live.restore(session)
+
+    def _prepare_database_locked(self) -> None:
         if self.config.database.migrate_on_start:
             upgrade(self.engine)
         elif current_revision(self.engine) != head_revision(self.engine):
@@ -236,8 +242,6 @@ class HubRuntime:
             configured = self.config.secret_key
             key = configured.get_secret_value() if configured else stored_secret_key(session)
             self.signer = Signer(key)
-        with self.sessions() as session:
-            self.live.restore(session)
 
     async def _housekeeping(self) -> None:
         assert self.ingestor is not None

@@ -22,7 +22,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from hub.db.engine import make_engine, make_sessionmaker
-from hub.db.migrate import upgrade
 from hub.db.models import BadgeTap, SeenMessage
 from tests.support.databases import temporary_database
 from tests.support.mosquitto import PrivateBroker, free_port, wait_for_port
@@ -37,11 +36,8 @@ LEASE_S = 3
 
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
-    """Several hub processes share a PostgreSQL database (SQLite is for one process)."""
+    """An empty PostgreSQL database: the processes starting together migrate it (one does)."""
     with temporary_database("postgresql", tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
         yield url
 
 
@@ -84,7 +80,10 @@ class Process:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
+
+    def wait(self) -> Process:
         wait_for_port("127.0.0.1", self.port, timeout=60)
+        return self
 
     def sites(self) -> set[str]:
         url = f"http://127.0.0.1:{self.port}/healthz"
@@ -138,7 +137,8 @@ def test_each_site_is_served_once_and_moves_when_its_process_dies(
     broker: PrivateBroker, postgres_url: str, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path, broker, postgres_url)
-    a, b = Process(config, "a"), Process(config, "b")
+    a, b = Process(config, "a"), Process(config, "b")  # starting together
+    a.wait(), b.wait()
     load = Load(broker)
     try:
         wait_until(
@@ -152,7 +152,7 @@ def test_each_site_is_served_once_and_moves_when_its_process_dies(
         a.stop(signal.SIGKILL)  # no clean stop: its leases must run out
         wait_until(lambda: b.sites() == set(SITES), within=LEASE_S * 6, what="b takes a's sites")
         time.sleep(2)
-        a = Process(config, "a")  # a comes back: b hands its sites back
+        a = Process(config, "a").wait()  # a comes back: b hands its sites back
         wait_until(
             lambda: (a.sites(), b.sites()) == (set(INSTANCES["a"]), set(INSTANCES["b"])),
             within=LEASE_S * 6,
