@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     hub_commands.add_parser("migrate", help="bring the database schema up to date and exit")
     hub_commands.add_parser("check-config", help="validate the configuration and exit")
 
+    doctor = commands.add_parser("doctor", help="check a hub installation and explain the fixes")
+    doctor.add_argument("--config", type=Path, required=True, help="hub YAML file")
+
     edge = commands.add_parser("edge", help="run an edge agent")
     edge.add_argument("--config", type=Path, help="edge YAML file")
     edge.add_argument(
@@ -74,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.hub_command == "check-config":
             return 0 if hub_main.load_config(args.config) is not None else 2
         return hub_main.run(args.config)
+    if args.command == "doctor":
+        from hub import doctor
+
+        return doctor.run(args.config)
     if args.command == "edge":
         from edge import main as edge_main
 
