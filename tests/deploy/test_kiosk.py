@@ -87,7 +87,9 @@ def test_the_example_settings_name_a_lobby_page() -> None:
     text = (KIOSK / "kiosk.env.example").read_text(encoding="utf-8")
     url = re.search(r"^VIVANT_KIOSK_URL=(\S+)$", text, re.MULTILINE)
     assert url is not None
-    assert re.fullmatch(r"https?://[^/]+/screens/[a-z0-9-]+/[a-z0-9-]+", url.group(1))
+    assert re.fullmatch(
+        r"https?://[^/]+/screens/[a-z0-9-]+/[a-z0-9-]+(\?token=[A-Za-z0-9%._-]+)?", url.group(1)
+    )
 
 
 def test_launcher_clears_crash_flags_and_starts_a_kiosk(tmp_path: Path) -> None:
