@@ -4,16 +4,27 @@ documented as generated."""
 
 from __future__ import annotations
 
+import getpass
+import ipaddress
 import re
+import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hub.config import HubConfig
+from hub.doctor import Outcome, check_broker
+from tests.support.mosquitto import free_port, mosquitto_binary, wait_for_port
 from vivant.config_file import load_yaml
+from vivant.mqtt import MqttSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -277,3 +288,142 @@ def test_grafana_provisioning(compose: dict[str, Any]) -> None:
     )["providers"][0]
     assert binds["../dashboards"] == provider["options"]["path"]
     assert (DEPLOY / "../dashboards").resolve() == ROOT / "dashboards"
+
+
+def _self_signed(name: str, key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _server_cert(
+    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, key: ec.EllipticCurvePrivateKey
+) -> x509.Certificate:
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mosquitto")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=90))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("mosquitto"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+@pytest.mark.mosquitto
+def test_the_brokers_configuration_runs_in_a_real_mosquitto(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """The inline configuration, with the container paths mapped to files here: TLS with an
+    account works, a wrong password and anonymous are refused, the health check passes."""
+    broker = services(compose)["mosquitto"]
+    configs = compose["configs"]
+    conf = configs["mosquitto_conf"]["content"].replace("$$", "$")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = _self_signed("Vivant test site CA", ca_key)
+    pem = serialization.Encoding.PEM
+    (certs / "ca.crt").write_bytes(ca.public_bytes(pem))
+    (certs / "server.crt").write_bytes(_server_cert(ca, ca_key, server_key).public_bytes(pem))
+    (certs / "server.key").write_bytes(
+        server_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "hub", "hub-password"],
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / "acl").write_text("user hub\ntopic readwrite vivant/v1/#\n", encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    # Container paths -> files here, longest first so a directory never shadows its files.
+    mapping = {target: str(tmp_path / Path(source).name) for source, target in mounts(broker)}
+    for item in broker["configs"]:
+        local = tmp_path / Path(item["target"]).name
+        local.write_text(configs[item["source"]]["content"].replace("$$", "$"), encoding="utf-8")
+        mapping[item["target"]] = str(local)
+    mapping["/mosquitto/data"] = str(tmp_path / "data")
+    mapping["/mosquitto/config/certs"] = str(certs)
+    for target in sorted(mapping, key=len, reverse=True):
+        conf = conf.replace(target, mapping[target])
+    tls_port, health_port = free_port(), free_port()
+    conf = conf.replace("listener 8883", f"listener {tls_port} 127.0.0.1")
+    conf = conf.replace("listener 1880 127.0.0.1", f"listener {health_port} 127.0.0.1")
+    assert "/mosquitto/" not in conf
+    (tmp_path / "vivant.conf").write_text(f"user {getpass.getuser()}\n{conf}", encoding="utf-8")
+    process = subprocess.Popen(
+        [mosquitto_binary(), "-c", str(tmp_path / "vivant.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port("127.0.0.1", tls_port)
+        url = f"mqtts://127.0.0.1:{tls_port}"
+        ca_file = certs / "ca.crt"
+        good = MqttSettings(url=url, ca_file=ca_file, username="hub", password="hub-password")
+        assert [f.outcome for f in check_broker(good)] == [Outcome.OK, Outcome.OK]
+        wrong = MqttSettings(url=url, ca_file=ca_file, username="hub", password="nope")
+        assert [f.outcome for f in check_broker(wrong)] == [Outcome.FAIL]
+        assert [f.outcome for f in check_broker(MqttSettings(url=url, ca_file=ca_file))] == [
+            Outcome.FAIL
+        ]
+        # The compose health check, as written, against the health listener.
+        command = [
+            str(health_port) if arg == "1880" else arg.replace("$$", "$")
+            for arg in broker["healthcheck"]["test"][1:]
+        ]
+        health = subprocess.run(command, capture_output=True, text=True, timeout=15, check=False)
+        assert health.returncode == 0, health.stderr
+        assert health.stdout.strip().endswith("seconds")
+        # The health listener lets an anonymous client read nothing else: a retained message
+        # the hub's account publishes over TLS stays out of its reach.
+        as_hub = ["-h", "127.0.0.1", "-p", str(tls_port), "--cafile", str(ca_file)]
+        as_hub += ["-u", "hub", "-P", "hub-password"]
+        subprocess.run(
+            ["mosquitto_pub", *as_hub, "-t", "vivant/v1/probe", "-m", "x", "-r"],
+            check=True,
+            capture_output=True,
+            timeout=15,
+        )
+        readable = subprocess.run(
+            ["mosquitto_sub", *as_hub, "-t", "vivant/v1/#", "-C", "1", "-W", "5"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
+        assert readable.stdout.strip() == "x"
+        denied = subprocess.run(
+            [*command[:5], "-t", "vivant/v1/#", "-C", "1", "-W", "2"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
+        assert denied.returncode != 0
+    finally:
+        process.terminate()
+        process.wait(10)
