@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     hub_commands = hub.add_subparsers(dest="hub_command", metavar="ACTION")
     hub_commands.add_parser("migrate", help="bring the database schema up to date and exit")
     hub_commands.add_parser("check-config", help="validate the configuration and exit")
+    backup = hub_commands.add_parser("backup", help="write a consistent database backup")
+    backup.add_argument("path", type=Path, help="new backup file")
+    restore = hub_commands.add_parser("restore", help="replace the database by a backup")
+    restore.add_argument("path", type=Path, help="backup file (stop the hub first)")
+
+    doctor = commands.add_parser("doctor", help="check a hub installation and explain the fixes")
+    doctor.add_argument("--config", type=Path, required=True, help="hub YAML file")
 
     edge = commands.add_parser("edge", help="run an edge agent")
     edge.add_argument("--config", type=Path, help="edge YAML file")
@@ -78,9 +85,17 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.hub_command == "migrate":
             return hub_main.migrate(args.config)
+        if args.hub_command in ("backup", "restore"):
+            from hub import backup as hub_backup
+
+            return hub_backup.run(args.config, args.hub_command, args.path)
         if args.hub_command == "check-config":
             return 0 if hub_main.load_config(args.config) is not None else 2
         return hub_main.run(args.config, args.instance, port=args.port)
+    if args.command == "doctor":
+        from hub import doctor
+
+        return doctor.run(args.config)
     if args.command == "edge":
         from edge import main as edge_main
 

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -35,3 +37,14 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision(engine: Engine) -> str | None:
     """The latest revision this version of Vivant knows."""
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def upgrade_path(engine: Engine, current: str) -> list[str] | None:
+    """Revisions an upgrade from *current* applies, oldest first; ``None`` if it is unknown."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    try:
+        script.get_revision(current)
+        steps = [r.revision for r in script.iterate_revisions("heads", current)]
+    except (CommandError, RevisionError):
+        return None
+    return [rev for rev in reversed(steps) if rev != current]
