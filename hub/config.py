@@ -16,6 +16,8 @@ from hub.attendance import AttendanceSettings
 from hub.db.models import MomentKind
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
+from hub.privacy_settings import PrivacySettings
+from hub.retention import RetentionSettings
 from hub.thirdparty import ThirdPartySettings, unknown_rooms
 from hub.timeseries import TimeSeriesSettings
 from vivant.config_file import Secret, StrictModel
@@ -247,6 +249,14 @@ class HubConfig(StrictModel):
             "Signs member links and session cookies ({env: NAME} or {file: PATH}, 32+ random "
             "characters). Default: generated once and kept in the database."
         ),
+    )
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings,
+        description="Member self-service page: e-mail for the links, link validity, rate limits.",
+    )
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings,
+        description="How long identified presence, badge taps and dwell are kept.",
     )
     sites: list[SiteSettings] = Field(min_length=1)
 
