@@ -179,8 +179,10 @@ class HubRuntime:
             await asyncio.sleep(self.config.retention.run_every_h * 3600)
 
     def apply_retention(self, now: datetime) -> RetentionReport:
-        """Fold identified rows older than the retention period into anonymous daily counts."""
-        with self.sessions.begin() as session:
+        """Fold identified rows older than the retention period into anonymous daily counts
+        (holding the ingest lock, so no batch updates a row being folded)."""
+        lock = self.ingestor.work_lock if self.ingestor is not None else threading.Lock()
+        with lock, self.sessions.begin() as session:
             return apply_retention(session, self.config, now)
 
     async def stop(self) -> None:

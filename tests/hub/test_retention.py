@@ -14,6 +14,9 @@ from hub.members import add_member
 from hub.presence import apply_badge, depart, enter_room
 from hub.retention import SITE_WIDE, RetentionSettings, apply_retention, retention_cutoff
 from hub.runtime import HubRuntime
+from tests.support.hub_server import running_hub
+from tests.support.mosquitto import free_port
+from tests.support.waiting import wait_until
 from vivant.wire.payloads import Badge
 
 SITE = "ekilibre"
@@ -151,3 +154,27 @@ def test_the_runtime_runs_retention(
         runtime.engine.dispose()
     assert report.sessions == 4
     assert "4 session(s)" in str(report)
+
+
+def test_a_running_hub_expires_old_rows_at_start(
+    populated: sessionmaker[Session],
+    site_config: HubConfig,
+    system_broker_url: str,
+    topic_root: str,
+) -> None:
+    """The runtime's daily task runs once at start: a hub that was off catches up at once."""
+    data = site_config.model_dump(mode="json")
+    data["mqtt"] = {"url": system_broker_url, "topic_root": topic_root,
+                    "client_id": f"hub-{topic_root[:9]}"}  # fmt: skip
+    data["http"]["port"] = free_port()
+    with running_hub(HubConfig.model_validate(data)):
+        wait_until(
+            lambda: _count_in(populated, PresenceDaily) > 0, within=10, what="a retention run"
+        )
+    with populated() as session:
+        assert count(session, PresenceSession) == 0  # DAY1 and DAY2 are months ago by now
+
+
+def _count_in(sessions: sessionmaker[Session], model: type[object]) -> int:
+    with sessions() as session:
+        return count(session, model)
