@@ -260,7 +260,8 @@ def test_erasure_reaches_database_caches_retained_topics_and_time_series(
             )
             after = retained_under(root)
             assert after  # the broker still holds the hub's status, configs and occupancy
-            for payload in after.values():
+            for topic, payload in after.items():
+                assert not any(i in topic for i in [*identifiers, f"/{member_id}"]), topic
                 assert not any(i.encode() in payload for i in identifiers), payload
             # Her badge, tapped again, names nobody.
             tap = {"id": "after-erasure", "ts": int(time.time() * 1000), "room": "accueil",
