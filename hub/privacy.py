@@ -17,7 +17,9 @@ Erasure (art. 17) reaches every place a member lives:
   (:mod:`hub.measurements`; a test inspects what is written);
 * the caches of the running hub: the live state forgets the member's tags and their room (through
   :meth:`hub.live.LiveState.member_left` and :meth:`hub.live.TagDirectory.forget`), the saved
-  snapshot is rewritten without them;
+  snapshot is rewritten without the member (the locator keeps the bare tag id a few minutes in
+  its "ignore until" list; the ingest engine's badge cache reloads within 10 s: both need a
+  public way to forget, see SECURITY.md);
 * retained MQTT topics: the only retained messages that carry anything about a member are the
   nodes' ``config`` (the enrolled tag ids); once the tags are forgotten the ingest engine
   republishes every node's config without them at its next tick, which replaces the retained
