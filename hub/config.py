@@ -17,6 +17,8 @@ from hub.cluster import ClusterSettings
 from hub.db.models import MomentKind
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
+from hub.privacy_settings import PrivacySettings
+from hub.retention import RetentionSettings
 from hub.thirdparty import ThirdPartySettings, unknown_rooms
 from hub.timeseries import TimeSeriesSettings
 from vivant.config_file import Secret, StrictModel
@@ -255,6 +257,14 @@ class HubConfig(StrictModel):
             "Several hub processes sharing one PostgreSQL database, each serving some sites "
             "(omit for a single hub serving every site)."
         ),
+    )
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings,
+        description="Member self-service page: e-mail for the links, link validity, rate limits.",
+    )
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings,
+        description="How long identified presence, badge taps and dwell are kept.",
     )
     sites: list[SiteSettings] = Field(min_length=1)
 

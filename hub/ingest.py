@@ -463,6 +463,10 @@ class Ingestor:
         log.info("published node configs (%d enrolled tags)", len(tags))
         return out
 
+    def forget_badges(self) -> None:
+        """Reload badge owners at the next tap (a member was erased or a badge enrolled)."""
+        self._badge_owners.forget()
+
     def sites_changed(self) -> None:
         """The served sites changed (hub.cluster): send node configs again at the next tick."""
         self._configured_tags = None

@@ -303,6 +303,16 @@ class LiveState:
             live.owners.pop(tag, None)
         live.refreshed.pop(member_id, None)
 
+    def forget_member(self, member_id: int) -> None:
+        """The member was erased: drop their tags from every locator (with their quiet periods)
+        and from the owner caches; the tag directory reloads without them."""
+        for live in self.sites.values():
+            for tag in [t for t, owner in live.owners.items() if owner.member_id == member_id]:
+                live.locator.forget(tag)
+                live.owners.pop(tag, None)
+            live.refreshed.pop(member_id, None)
+        self.tags.forget()
+
     # -- periodic -----------------------------------------------------------------------------
 
     def tick(self, session: Session, now: datetime) -> TickResult:

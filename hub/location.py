@@ -332,6 +332,11 @@ class RoomLocator:
             return None
         return RoomChange(tag, None, track.room, max(ts_ms, track.last_ms), LEAVE_CONFIDENCE)
 
+    def forget(self, tag: str) -> None:
+        """Drop everything about *tag* (its owner was erased): no track, no quiet period."""
+        self._tracks.pop(tag, None)
+        self._ignore_before.pop(tag, None)
+
     # -- internals -----------------------------------------------------------------------------
 
     def _smooth(self, track: _Track, sighting: Sighting) -> bool:

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from hub.db.models import Consent, Credential, CredentialKind, Member, MemberConsent
+from hub.db.models import (
+    Consent,
+    ConsentEvent,
+    Credential,
+    CredentialKind,
+    Member,
+    MemberConsent,
+)
 
 
 def add_member(
@@ -37,12 +44,21 @@ def add_member(
     return member
 
 
-def grant(member: Member, consent: Consent, at: datetime) -> None:
-    """Record that *member* granted *consent* (idempotent)."""
+def grant(member: Member, consent: Consent, at: datetime, *, via: str = "staff") -> None:
+    """Record that *member* granted *consent* (idempotent), in the consent audit trail too."""
     if not member.allows(consent):
         member.consents.append(MemberConsent(scope=consent.value, granted_at=at))
+        member.consent_events.append(
+            ConsentEvent(scope=consent.value, granted=True, at=at, via=via)
+        )
 
 
-def withdraw(member: Member, consent: Consent) -> None:
-    """Withdraw *consent*: as easy as granting it."""
-    member.consents[:] = [c for c in member.consents if c.scope != consent.value]
+def withdraw(
+    member: Member, consent: Consent, at: datetime | None = None, *, via: str = "staff"
+) -> None:
+    """Withdraw *consent*: as easy as granting it, and recorded the same way."""
+    if member.allows(consent):
+        member.consents[:] = [c for c in member.consents if c.scope != consent.value]
+        member.consent_events.append(
+            ConsentEvent(scope=consent.value, granted=False, at=at or datetime.now(UTC), via=via)
+        )

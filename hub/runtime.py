@@ -28,6 +28,7 @@ from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
 from hub.nudge_log import resolve_outcomes
+from hub.retention import RetentionReport, apply_retention
 from hub.signing import Signer, stored_secret_key
 from hub.sites import sync_sites
 from hub.thirdparty import subscriptions
@@ -96,6 +97,7 @@ class HubRuntime:
             asyncio.create_task(self._housekeeping(), name="vivant-housekeeping"),
             asyncio.create_task(self._calendars(), name="vivant-calendars"),
             asyncio.create_task(self._attendance(), name="vivant-attendance"),
+            asyncio.create_task(self._retention(), name="vivant-retention"),
         ]
         writer = self.timeseries
         if writer is not None:
@@ -303,6 +305,23 @@ class HubRuntime:
                 infer_attendance(session, moment, self.config.attendance, now)
             resolve_outcomes(session, now, ATTENDANCE_SETTLING)
         return len(moments)
+
+    async def _retention(self) -> None:
+        """Expire identified presence, taps and dwell now, then every ``run_every_h`` hours."""
+        while True:
+            try:
+                report = await asyncio.to_thread(self.apply_retention, datetime.now(UTC))
+                log.info("retention: %s", report)
+            except Exception:
+                log.exception("retention run failed; will try again")
+            await asyncio.sleep(self.config.retention.run_every_h * 3600)
+
+    def apply_retention(self, now: datetime) -> RetentionReport:
+        """Fold identified rows older than the retention period into anonymous daily counts
+        (holding the ingest lock, so no batch updates a row being folded)."""
+        lock = self.ingestor.work_lock if self.ingestor is not None else threading.Lock()
+        with lock, self.sessions.begin() as session:
+            return apply_retention(session, self.config, now, self.served_sites())
 
     async def stop(self) -> None:
         """Stop consuming, save the live state, disconnect cleanly (offline), close the database.

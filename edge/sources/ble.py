@@ -139,7 +139,7 @@ class BleScanner(Source):
         while True:
             await asyncio.sleep(max(0.0, deadline - self._monotonic()))
             now = self._monotonic()
-            summary = self.aggregator.close_window()
+            summary = self.aggregator.close_window(next_window_s=self._window_s)
             self.stats.windows += 1
             sink.ble(
                 BleReport(

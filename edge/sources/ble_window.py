@@ -8,8 +8,9 @@ Every advertisement heard goes through :meth:`BleWindowAggregator.observe`:
 3. Anything else: only *counted*. Its address is turned into a keyed hash under a salt that
    exists only in this process's memory, the hash goes into a set so a device advertising ten
    times is counted once, and the set is emptied at the end of the window. The salt is replaced
-   at the first window boundary after ``salt_rotation_s`` (24 h at most), so not even this
-   process can link two days' hashes. No address, hash or name is stored or sent.
+   at the last window boundary before it would turn ``salt_rotation_s`` old (24 h at most, the
+   CNIL's limit for pseudonymised Wi-Fi/BLE identifiers), so no salt ever outlives it and not
+   even this process can link two days' hashes. No address, hash or name is stored or sent.
 
 At the end of a window (:meth:`BleWindowAggregator.close_window`) each tag's RSSI is smoothed
 with the median of its samples: one advertisement in five can come 10-20 dB low because of
@@ -154,8 +155,12 @@ class BleWindowAggregator:
         if len(self._anonymous) < _MAX_ANONYMOUS:
             self._anonymous.add(digest)
 
-    def close_window(self) -> WindowSummary:
-        """Summarise the window, forget it, and replace the salt if it is due."""
+    def close_window(self, next_window_s: float = 0.0) -> WindowSummary:
+        """Summarise the window, forget it, and replace the salt if it is due.
+
+        *next_window_s* is the length of the window about to start: the salt is replaced now if
+        it would otherwise reach ``salt_rotation_s`` before that window closes.
+        """
         tags = sorted(
             (
                 TagSummary(tag, round(float(statistics.median(samples)), 1), len(samples))
@@ -167,7 +172,7 @@ class BleWindowAggregator:
         self._samples = {}
         self._anonymous = set()
         self._known = {}
-        if self._monotonic() - self._salt_born >= self._salt_rotation_s:
+        if self._monotonic() - self._salt_born + next_window_s >= self._salt_rotation_s:
             self.rotate_salt()
         return summary
 

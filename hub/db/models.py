@@ -7,11 +7,13 @@ applied only when something is shown to a person.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Date,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -49,8 +51,16 @@ class Consent(StrEnum):
     STAFF_VISIBLE = "staff_visible"  # staff may see that I am on site
     SCREEN_DISPLAY = "screen_display"  # lobby screens may show my first name
     ROOM_LOCATION = "room_location"  # room-level location and dwell may be kept
-    MESSAGES = "messages"  # I accept nudges by message
+    MESSAGES = "messages"  # I accept nudges by message (legacy, any channel: see message_scope)
     INSIGHTS = "insights"  # individual insights about me may be shown to community managers
+
+
+MESSAGE_SCOPE_PREFIX = "messages:"
+
+
+def message_scope(channel: str) -> str:
+    """The consent scope of messages on one channel (``messages:email``, ``messages:apprise``)."""
+    return f"{MESSAGE_SCOPE_PREFIX}{channel}"
 
 
 class CredentialKind(StrEnum):
@@ -146,10 +156,18 @@ class Member(Base):
     credentials: Mapped[list[Credential]] = relationship(
         back_populates="member", cascade="all, delete-orphan"
     )
+    consent_events: Mapped[list[ConsentEvent]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ConsentEvent.id"
+    )
 
     def allows(self, consent: Consent) -> bool:
         """Whether the member granted *consent*."""
         return any(c.scope == consent.value for c in self.consents)
+
+    def allows_messages(self, channel: str) -> bool:
+        """Whether the member accepts messages on *channel* (``email``, ``apprise``, …)."""
+        scope = message_scope(channel)
+        return any(c.scope == scope for c in self.consents)
 
 
 class MemberConsent(Base):
@@ -164,6 +182,23 @@ class MemberConsent(Base):
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     member: Mapped[Member] = relationship(back_populates="consents")
+
+
+class ConsentEvent(Base):
+    """The audit trail of consents: each grant and withdrawal, when, and through what.
+
+    Kept as long as the member is (it proves what they allowed and when); erased with them.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_member_at", "member_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool] = mapped_column(Boolean)  # False: withdrawn
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    via: Mapped[str] = mapped_column(String(16))  # self_service, staff, import
 
 
 class Credential(Base):
@@ -406,6 +441,27 @@ class OccupancyRollup(Base):
     count_sum: Mapped[int] = mapped_column(Integer)
     count_max: Mapped[int] = mapped_column(Integer)
     identified_max: Mapped[int] = mapped_column(Integer)
+
+
+class PresenceDaily(Base):
+    """Anonymous daily counts kept after identified presence, taps and dwell expire (retention).
+
+    One row per site, local day and room; ``room_id`` is ``""`` for the whole site (presence
+    sessions). No member id: only how many visits, how many distinct people, how long.
+    """
+
+    __tablename__ = "presence_daily"
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)  # sessions (site) or dwells (room)
+    people: Mapped[int] = mapped_column(Integer, default=0)  # distinct members that day
+    minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    taps: Mapped[int] = mapped_column(Integer, default=0)  # accepted badge taps
+    unknown_taps: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class HubState(Base):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from edge.sources.ble_fake import Advertisement, load_recording
 from edge.sources.ble_window import BleWindowAggregator, TagSummary
@@ -120,3 +123,39 @@ def test_rssi_out_of_the_contract_range_is_ignored() -> None:
     window.observe("C2:A1:B2:C3:D4:E5", 127, {}, {}, "random")  # BlueZ's "unknown"
     window.observe("C2:A1:B2:C3:D4:E5", -101, {}, {}, "random")
     assert window.close_window().tags == ()
+
+
+@pytest.mark.parametrize("window_s", [5.0, 7.0, 61.0, 3599.0])
+def test_no_salt_lives_longer_than_a_day_over_three_days(window_s: float) -> None:
+    """Time travel through three days of windows of any length: every salt is replaced before
+    it is 24 h old (CNIL: pseudonymised BLE identifiers are destroyed within 24 h), and a
+    stranger heard in every window is counted once per window, never linked across salts."""
+    clock = Clock()
+    births: list[float] = []
+
+    def new_salt(n: int) -> bytes:
+        births.append(clock.now)
+        return secrets.token_bytes(n)
+
+    window = aggregator(monotonic=clock, new_salt=new_salt)
+    while clock.now < 3 * 24 * 3600:
+        window.observe("7A:11:22:33:44:55", -60, {}, {}, "random")
+        clock.now += window_s
+        assert window.close_window(next_window_s=window_s).anonymous == 1
+    births.append(clock.now)  # the salt in use now is at most one window old
+    lifetimes = [later - earlier for earlier, later in itertools.pairwise(births)]
+    assert len(lifetimes) >= 3
+    assert max(lifetimes) <= 24 * 3600
+    assert min(lifetimes[:-1]) > 24 * 3600 - 2 * window_s  # and not much more often
+
+
+def test_without_the_next_window_length_the_salt_could_outlive_a_day() -> None:
+    """Why the scanner passes the next window's length: with 7-s windows, rotating at the first
+    boundary after 24 h would keep a salt 24 h + 1 s."""
+    clock = Clock()
+    window = aggregator(monotonic=clock)
+    clock.now = 86_394.0  # the last 7-s boundary before 24 h
+    window.close_window()
+    assert window.salt_rotations == 0
+    window.close_window(next_window_s=7.0)
+    assert window.salt_rotations == 1

@@ -1,7 +1,7 @@
 """leases of site groups, for several hub processes sharing one database
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-11-26 16:45:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import hub.db.types
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
