@@ -132,7 +132,7 @@ def test_anonymous_is_refused_on_both_listeners(production: Production) -> None:
 def test_tls_with_the_test_ca_works_and_a_wrong_ca_fails(
     production: Production, tmp_path: Path
 ) -> None:
-    login = {"username": "hub", "password": production.files.passwords["hub"]}
+    login: dict[str, Any] = {"username": "hub", "password": production.files.passwords["hub"]}
     for host in ("127.0.0.1", "localhost"):  # the certificate names both
         with logged_in(
             production.tls_port, host=host, tls=tls_context(production.ca.cert), **login
