@@ -62,7 +62,7 @@ class BridgeSettings(StrictModel):
 
     @property
     def username(self) -> str:
-        """The bridge's account at the central broker."""
+        """The bridge's account at the central broker (``bridge-<site>`` by default)."""
         return self.central.username or bridge_username(self.site)
 
     @property

@@ -152,7 +152,7 @@ def _gen_bridge(args: argparse.Namespace) -> int:
     from vivant.broker.bridge import BridgeSettings, render_bridge
     from vivant.broker.passwd import write_private
 
-    central: dict[str, Any] = {"url": args.central}
+    central: dict[str, Any] = {"url": args.central, "username": f"bridge-{args.site}"}
     for key in ("ca_file", "cert_file", "key_file", "username"):
         if getattr(args, key) is not None:
             central[key] = str(getattr(args, key))
