@@ -64,13 +64,18 @@ class Probe:
         self.connect_reason: ReasonCode | None = None
         self._subacks: dict[int, list[ReasonCode]] = {}
         self._suback = threading.Condition()
+        self.disconnects = 0
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self.connect_reason = reason
         self._connack.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _reason: ReasonCode, _p: Any) -> None:
+        self.disconnects += 1
 
     def _on_subscribe(self, _c: Any, _u: Any, mid: int, reasons: list[ReasonCode], _p: Any) -> None:
         with self._suback:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,25 @@ def test_tls_with_the_test_ca_works_and_a_wrong_ca_fails(
     client = new_client(wrong, "vivant-hub")
     with pytest.raises(ssl.SSLCertVerificationError):
         client.connect(wrong.host, wrong.port, wrong.keepalive_s)
+
+
+def test_a_node_cannot_take_over_the_hubs_session(production: Production) -> None:
+    hub_login = {"username": "hub", "password": production.files.passwords["hub"]}
+    with logged_in(production.plain_port, client_id="vivant-hub", **hub_login) as hub:
+        impostor = Probe(
+            production.tls_port,
+            tls=tls_context(production.ca.cert),
+            client_id="vivant-hub",
+            username="ekilibre-entree",
+            password=production.files.passwords["ekilibre-entree"],
+        )
+        assert not impostor.connect().is_failure
+        try:
+            time.sleep(0.5)
+            assert hub.disconnects == 0, "the hub was kicked off by a node using its client id"
+            assert "already connected, closing old connection" not in production.broker.log()
+        finally:
+            impostor.close()
 
 
 def edge_config(production: Production, tmp_path: Path) -> EdgeConfig:
