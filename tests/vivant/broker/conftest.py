@@ -60,16 +60,22 @@ class SecuredFiles:
         return f"password_file {self.passwd}\nacl_file {self.acl}\n"
 
 
-def generate_files(directory: Path, *, bridges: bool = False) -> SecuredFiles:
-    """Write ACL and password files for :func:`hub_config_data`, as the CLI does."""
+def generate_files(
+    directory: Path, *, bridges: bool = False, appendix: str = "", extra_users: tuple[str, ...] = ()
+) -> SecuredFiles:
+    """Write ACL and password files for :func:`hub_config_data`, as the CLI does.
+
+    *appendix* and *extra_users* stand for hand-made accounts (``gen-acl --append``).
+    """
     accounts = broker_accounts(HubConfig.model_validate(hub_config_data()), bridges=bridges)
-    credentials = obtain_credentials([a.username for a in accounts], directory / "secrets", {})
+    users = [a.username for a in accounts] + list(extra_users)
+    credentials = obtain_credentials(users, directory / "secrets", {})
     files = SecuredFiles(
         directory / "acl",
         directory / "passwd",
         {c.user: c.password for c in credentials},
     )
-    write_private(files.acl, render_acl(accounts))
+    write_private(files.acl, render_acl(accounts, appendix=appendix))
     write_private(files.passwd, render_password_file(credentials, iterations=1000))
     return files
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.mosquitto import PrivateBroker
 from tests.support.mqtt_probe import SUBACK_FAILURE, Probe, logged_in
-from tests.vivant.broker.conftest import SecuredBroker
+from tests.vivant.broker.conftest import SecuredBroker, generate_files
 from vivant.broker.accounts import Account, AccountError
 from vivant.broker.acl import render_acl
 
@@ -131,6 +133,35 @@ def test_anonymous_and_wrong_logins_are_refused(
 ) -> None:
     probe = Probe(secured.port, **login)
     assert probe.connect().value == NOT_AUTHORIZED
+
+
+def test_hand_made_accounts_for_third_party_devices(tmp_path: Path) -> None:
+    appendix = "user espresense-kitchen\ntopic write espresense/devices/+/kitchen\n"
+    files = generate_files(
+        tmp_path / "files", appendix=appendix, extra_users=("espresense-kitchen",)
+    )
+    assert files.acl.read_text(encoding="utf-8").endswith(appendix)
+    broker = PrivateBroker(
+        tmp_path / "mosquitto", allow_anonymous=False, extra_config=files.mosquitto_lines()
+    )
+    broker.start()
+    try:
+        login = {
+            "username": "espresense-kitchen",
+            "password": files.passwords["espresense-kitchen"],
+        }
+        with (
+            logged_in(broker.port, username="hub", password=files.passwords["hub"]) as hub,
+            logged_in(broker.port, **login) as device,
+        ):
+            hub.subscribe("espresense/devices/+/kitchen")  # a mapped room: the hub may read it
+            hub.subscribe("vivant/v1/#")
+            device.publish(f"{ENTREE}/badge", badge(1))  # not a Vivant node
+            device.publish("espresense/devices/irk:alice/kitchen", '{"rssi": -60}')
+            hub.wait_for("espresense/devices/irk:alice/kitchen")
+            assert len(hub.messages()) == 1
+    finally:
+        broker.stop()
 
 
 def test_two_accounts_with_one_name_are_refused() -> None:
