@@ -53,6 +53,12 @@ def add_parser(commands: Any) -> None:
         required=True,
         help="directory of one password file per user (read, or written once with mode 0600)",
     )
+    passwd.add_argument(
+        "--extra-user",
+        action="append",
+        default=[],
+        help="also an account for a device Vivant does not configure (ACL: gen-acl --append)",
+    )
     passwd.add_argument("-o", "--output", type=Path, required=True, help="password file")
     passwd.add_argument(
         "--iterations", type=int, default=10_000, help="PBKDF2 rounds (default 10000)"
@@ -124,6 +130,7 @@ def _gen_acl(args: argparse.Namespace) -> int:
 
 
 def _gen_passwd(args: argparse.Namespace) -> int:
+    from vivant.broker.accounts import check_username
     from vivant.broker.passwd import (
         Source,
         obtain_credentials,
@@ -132,8 +139,9 @@ def _gen_passwd(args: argparse.Namespace) -> int:
         write_private,
     )
 
-    accounts = _accounts(args)
-    credentials = obtain_credentials([a.username for a in accounts], args.secrets)
+    users = [a.username for a in _accounts(args)]
+    extra = [check_username(user) for user in args.extra_user if user not in users]
+    credentials = obtain_credentials(users + extra, args.secrets)
     previous = (
         parse_password_file(args.output.read_text(encoding="utf-8")) if args.output.exists() else {}
     )

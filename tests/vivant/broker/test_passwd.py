@@ -145,7 +145,8 @@ def test_gen_passwd_and_gen_acl_commands(
     passwd = tmp_path / "passwd"
     monkeypatch.delenv(env_name("hub"), raising=False)
     args = ["mqtt", "gen-passwd", "--config", str(config), "--secrets", str(tmp_path / "secrets")]
-    assert main([*args, "-o", str(passwd), "--bridges"]) == 0
+    extra = ["--extra-user", "espresense-kitchen", "--extra-user", "hub"]
+    assert main([*args, "-o", str(passwd), "--bridges", *extra]) == 0
     out, err = capsys.readouterr()
     users = list(parse_password_file(passwd.read_text(encoding="utf-8")))
     assert users == [
@@ -155,6 +156,7 @@ def test_gen_passwd_and_gen_acl_commands(
         "rooftop-viry-entree",
         "bridge-ekilibre",
         "bridge-rooftop-viry",
+        "espresense-kitchen",
     ]
     assert mode(passwd) == 0o600
     assert mode(tmp_path / "secrets") == 0o700
@@ -172,6 +174,8 @@ def test_gen_passwd_and_gen_acl_commands(
     assert "user ekilibre-entree" in acl.read_text(encoding="utf-8")
     assert main(["mqtt", "gen-acl", "--config", str(config), "--site", "nowhere"]) == 2
     assert "unknown site(s) nowhere" in capsys.readouterr().err
+    assert main([*args, "-o", str(passwd), "--extra-user", "bad+user"]) == 2
+    assert "bad+user" in capsys.readouterr().err
 
 
 def test_a_broken_hub_configuration_is_reported_with_its_line(
