@@ -1,7 +1,7 @@
 """The layout rules, enforced: edge never imports hub; the contract imports neither.
 
-Only the CLI layer (``vivant/cli.py`` and the demo) may bring edge and hub together, and it does
-so lazily, inside the subcommand that needs them.
+Only the CLI layer (``vivant/cli.py``, ``vivant/broker/cli.py`` and the demo) may bring edge and
+hub together, and it does so lazily, inside the subcommand that needs them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI_LAYER = {ROOT / "vivant" / "cli.py", *(ROOT / "vivant" / "demo").rglob("*.py")}
+CLI_LAYER = {
+    ROOT / "vivant" / "cli.py",
+    ROOT / "vivant" / "broker" / "cli.py",
+    *(ROOT / "vivant" / "demo").rglob("*.py"),
+}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -40,8 +44,9 @@ def test_package_does_not_import(package: str, forbidden: set[str]) -> None:
     assert offenders == {}
 
 
-def test_cli_imports_edge_and_hub_only_inside_functions() -> None:
-    tree = ast.parse((ROOT / "vivant" / "cli.py").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("cli", ["cli.py", "broker/cli.py"])
+def test_cli_imports_edge_and_hub_only_inside_functions(cli: str) -> None:
+    tree = ast.parse((ROOT / "vivant" / cli).read_text(encoding="utf-8"))
     top_level = {
         (node.module or "").split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)
     } | {

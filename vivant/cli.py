@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from vivant import __version__
+from vivant.broker import cli as broker_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     edge_commands = edge.add_subparsers(dest="edge_command", metavar="ACTION")
     check = edge_commands.add_parser("check-config", help="validate an edge configuration and exit")
     check.add_argument("file", type=Path)
+    broker_cli.add_parser(commands)
     return parser
 
 
@@ -104,4 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.config is None:
             _parser().error("vivant edge needs --config FILE")
         return edge_main.run(args.config, simulate=args.simulate)
+    if args.command == "mqtt":
+        return broker_cli.run(args)
     return 2

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from vivant.config_file import Secret, StrictModel
 from vivant.wire.topics import DEFAULT_ROOT, Topics
@@ -61,6 +61,19 @@ class MqttSettings(StrictModel):
         if value is not None and ("+" in value or "#" in value or "/" in value):
             raise ValueError("must not contain '+', '#' or '/'")
         return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttSettings:
+        # A CA or a certificate on a plain mqtt:// URL means someone believes the link is
+        # encrypted when it is not: say so instead of silently ignoring the files.
+        files = [n for n in ("ca_file", "cert_file", "key_file") if getattr(self, n) is not None]
+        if files and not self.tls:
+            raise ValueError(f"{', '.join(files)} need an mqtts:// url (TLS)")
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file needs cert_file (the client certificate)")
+        if self.password is not None and self.username is None:
+            raise ValueError("password needs username")
+        return self
 
     @field_validator("topic_root")
     @classmethod

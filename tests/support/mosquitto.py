@@ -50,11 +50,20 @@ def mosquitto_binary() -> str:
 
 @dataclass
 class PrivateBroker:
-    """A mosquitto process on a free port, with persistence so sessions survive a restart."""
+    """A mosquitto process on a free port, with persistence so sessions survive a restart.
+
+    By default one plain listener on 127.0.0.1:*port*. *allow_anonymous* off, and
+    *extra_config* with ``password_file``, ``acl_file`` or more listeners (whose ports go in
+    *extra_ports*, waited for at start), make a production-like broker; *config* replaces the
+    default listener, anonymous and queue lines altogether (a production file, for example).
+    """
 
     workdir: Path
     port: int = field(default_factory=free_port)
     extra_config: str = ""
+    allow_anonymous: bool = True
+    extra_ports: tuple[int, ...] = ()
+    config: str | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,16 +74,19 @@ class PrivateBroker:
     def _write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
+        main = self.config or (
+            f"listener {self.port} 127.0.0.1\n"
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
+            "persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            "max_queued_messages 100000\n"
+        )
         conf.write_text(
             # Run as the current user: mosquitto started as root otherwise switches to the
             # `mosquitto` user, which cannot write the test's private directory.
             f"user {getpass.getuser()}\n"
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.workdir}/\n"
+            f"{main}\n"
             f"log_dest file {self.workdir}/mosquitto.log\n"
-            "max_queued_messages 100000\n"
             f"{self.extra_config}\n",
             encoding="utf-8",
         )
@@ -89,7 +101,8 @@ class PrivateBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port("127.0.0.1", self.port)
+        for port in (self.port, *self.extra_ports):
+            wait_for_port("127.0.0.1", port)
 
     def stop(self) -> None:
         """Stop cleanly (SIGTERM): mosquitto saves its persistence file on the way out."""
@@ -102,6 +115,11 @@ class PrivateBroker:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def log(self) -> str:
+        """What the broker wrote to its log file so far."""
+        path = self.workdir / "mosquitto.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def restart(self) -> None:
         """Stop, then start on the same port with the same persistence."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from vivant.config_file import ConfigError, parse_yaml
 from vivant.mqtt import MqttSettings, new_client
 
 
@@ -40,3 +41,39 @@ def test_client_carries_credentials_without_exposing_them() -> None:
     assert "pw-secret-123" not in repr(settings)
     assert client._username == b"hub"  # paho keeps them as bytes for CONNECT
     assert client._password == b"pw-secret-123"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"ca_file": "/etc/vivant/ca.crt"}, "ca_file need an mqtts:// url"),
+        (
+            {"url": "mqtts://broker", "key_file": "/etc/vivant/node.key"},
+            "key_file needs cert_file",
+        ),
+        ({"password": "a-password-alone"}, "password needs username"),
+    ],
+)
+def test_inconsistent_tls_and_credentials_are_refused(data: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        MqttSettings.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("side", "text"),
+    [
+        ("hub", "mqtt:\n  username: 'hub#'\nsites:\n  - {id: s, name: S, rooms: []}\n"),
+        ("edge", "site: s\nnode: n\nrooms: [r]\nmqtt:\n  client_id: 'node+1'\n"),
+    ],
+)
+def test_hub_and_edge_files_with_a_wildcard_identity_fail_at_the_line(side: str, text: str) -> None:
+    from edge.config import EdgeConfig
+    from hub.config import HubConfig
+
+    model = HubConfig if side == "hub" else EdgeConfig
+    with pytest.raises(ConfigError) as error:
+        parse_yaml(text, model, f"{side}.yaml")
+    assert any(
+        line.startswith(f"{side}.yaml:") and "must not contain '+', '#' or '/'" in line
+        for line in str(error.value).splitlines()
+    ), str(error.value)
