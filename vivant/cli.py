@@ -30,10 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     hub = commands.add_parser("hub", help="run the hub")
-    hub.add_argument("--config", type=Path, required=True, help="hub YAML file")
+    hub.add_argument("--config", type=Path, help="hub YAML file (required)")
     hub_commands = hub.add_subparsers(dest="hub_command", metavar="ACTION")
     hub_commands.add_parser("migrate", help="bring the database schema up to date and exit")
     hub_commands.add_parser("check-config", help="validate the configuration and exit")
+    screen = hub_commands.add_parser("screen-url", help="print a lobby screen's kiosk URL")
+    screen.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
+    screen.add_argument("site", help="site id")
+    screen.add_argument("screen", help="screen id")
 
     edge = commands.add_parser("edge", help="run an edge agent")
     edge.add_argument("--config", type=Path, help="edge YAML file")
@@ -69,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "hub":
         from hub import main as hub_main
 
+        if args.config is None:
+            _parser().error("vivant hub needs --config FILE")
+        if args.hub_command == "screen-url":
+            return hub_main.print_screen_url(args.config, args.site, args.screen)
         if args.hub_command == "migrate":
             return hub_main.migrate(args.config)
         if args.hub_command == "check-config":
