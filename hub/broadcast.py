@@ -27,6 +27,9 @@ class ScreenEvent:
     data: object
 
 
+CLOSE = ScreenEvent("close", None)  # the stream ends here
+
+
 class Broadcaster:
     """Per-site fan-out; clients subscribe on the event loop, events come from any thread."""
 
@@ -34,6 +37,7 @@ class Broadcaster:
         self._clients: dict[str, set[asyncio.Queue[ScreenEvent]]] = defaultdict(set)
         self._size = client_queue_size
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
         self.dropped = 0
 
     def clients(self, site_id: str | None = None) -> int:
@@ -47,6 +51,8 @@ class Broadcaster:
         """Register a client for the site's events while the context is open."""
         self._loop = asyncio.get_running_loop()
         queue: asyncio.Queue[ScreenEvent] = asyncio.Queue(self._size)
+        if self._closed:
+            queue.put_nowait(CLOSE)
         self._clients[site_id].add(queue)
         try:
             yield queue
@@ -61,6 +67,15 @@ class Broadcaster:
                 loop.call_soon_threadsafe(self._deliver, site_id, event)
             return
         self._deliver(site_id, event)
+
+    def close(self) -> None:
+        """End every stream (the server is stopping: it waits for open responses to finish).
+
+        Streams end when they read :data:`CLOSE`; screens reconnect to the next hub by themselves.
+        """
+        self._closed = True
+        for site_id in list(self._clients):
+            self.publish(site_id, CLOSE)
 
     def _deliver(self, site_id: str, event: ScreenEvent) -> None:
         for queue in self._clients.get(site_id, ()):

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from hub.broadcast import ScreenEvent
+from hub.broadcast import CLOSE, ScreenEvent
 from hub.config import Language, ScreenSettings, SiteSettings
 from hub.greeting import Greeting
 from hub.i18n import translations
@@ -166,6 +166,8 @@ async def events(screen: ScreenDep, runtime: RuntimeDep) -> EventSourceResponse:
             yield ServerSentEvent(event="hello", data=json.dumps(hello), retry=RETRY_MS)
             while True:
                 event = await queue.get()
+                if event is CLOSE:
+                    return
                 rendered = await _rendered_event(runtime, event, site, language)
                 if rendered is not None:
                     event_id, data = rendered

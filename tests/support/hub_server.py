@@ -95,7 +95,12 @@ class RunningHub:
         return f"{self.base_url}/screens/{SITE}/{SCREEN}/events?token={self.screen_token}"
 
     def stop(self) -> None:
-        """Shut down like Ctrl-C would (lifespan shutdown included)."""
+        """Shut down like Ctrl-C would (lifespan shutdown included).
+
+        Uvicorn waits for open responses before it stops, and a lobby page's event stream never
+        ends by itself: under a signal sse-starlette ends it, here the broadcaster does.
+        """
+        self.runtime.broadcaster.close()
         self.server.should_exit = True
         self.thread.join(timeout=15)
         assert not self.thread.is_alive(), "hub did not stop"

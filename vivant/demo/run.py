@@ -179,6 +179,7 @@ async def _demo(
         for agent in agents:
             agent.stop()
         await asyncio.gather(*agent_tasks, return_exceptions=True)
+        app.state.runtime.broadcaster.close()  # lobby pages still open would hold the server
         server.should_exit = True
         await server_task
         if embedded is not None:

@@ -20,6 +20,8 @@
   }
 
   const $ = (id) => document.getElementById(id);
+  // French puts a space before ! ? : ; — keep it from breaking at the end of a line.
+  const typeset = (text) => (text || "").replace(/ ([!?:;»])/g, "\u00a0$1");
   const template = $("moment-template");
   const queue = [];
   const seen = [];
@@ -36,8 +38,9 @@
     li.dataset.moment = m.id;
     li.querySelector(".day").textContent = m.day || "";
     li.querySelector(".time").textContent = m.day ? m.starts : m.when;
-    li.querySelector(".title").textContent = m.title;
-    const meta = [m.site, m.kind_label, m.room, `${m.starts}–${m.ends}`].filter(Boolean);
+    li.querySelector(".title").textContent = typeset(m.title);
+    // At a sister site, the site's name says more than the kind.
+    const meta = [m.site || m.kind_label, m.room, `${m.starts}–${m.ends}`];
     li.querySelector(".meta").textContent = meta.join(" · ");
     if (m.going_count !== undefined) {
       const names = (m.going_names || []).join(", ");
@@ -78,7 +81,7 @@
     $("next").hidden = !next;
     if (!next) return;
     $("next-label").textContent = label;
-    $("next-title").textContent = next.title;
+    $("next-title").textContent = typeset(next.title);
     $("next-when").textContent = next.day ? `${next.day} · ${next.starts}` : next.when;
     $("next-room").textContent = next.status === "soon" ? `${next.room} · ${next.starts}` : next.room;
   }
@@ -109,7 +112,7 @@
     card.dataset.kind = item.kind || "greeting";
     $("card-eyebrow").hidden = !item.eyebrow;
     $("card-eyebrow").textContent = item.eyebrow || "";
-    $("card-title").textContent = item.title;
+    $("card-title").textContent = typeset(item.title);
     $("card-subtitle").textContent = item.subtitle || "";
     $("card-detail").hidden = !item.detail;
     $("card-detail").textContent = item.detail || "";
@@ -126,8 +129,23 @@
     updateWaiting();
     card.style.setProperty("--card-ms", `${cardMs}ms`);
     card.hidden = false;
+    body.classList.add("carding");
     void card.offsetWidth; // restart the countdown animation for a card after a card
     card.classList.add("running");
+  }
+
+  function clearCard() {
+    const card = $("card");
+    card.hidden = true;
+    body.classList.remove("carding");
+    card.className = "card";
+    delete card.dataset.cardId;
+    delete card.dataset.kind;
+    for (const id of ["card-eyebrow", "card-title", "card-subtitle", "card-detail", "card-qr-label", "card-qr-moment"]) {
+      $(id).textContent = "";
+    }
+    $("card-moments").replaceChildren();
+    $("card-qr-code").replaceChildren();
   }
 
   function updateWaiting() {
@@ -139,9 +157,7 @@
     const item = queue.shift();
     if (!item) {
       showing = false;
-      $("card").hidden = true;
-      $("card").className = "card";
-      delete $("card").dataset.cardId;
+      clearCard(); // what is no longer shown is no longer in the page either
       refresh();
       return;
     }
