@@ -21,9 +21,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FULL_HD: ViewportSize = {"width": 1920, "height": 1080}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    """Chromium, launched once for the session."""
+    """Chromium for one test.
+
+    Not shared across tests: while Playwright's sync API is open it holds an event loop marked as
+    running in this thread, which would break every asyncio test that runs after it.
+    """
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} not found: apt-get install chromium (./run test does it)")
     with sync_playwright() as playwright:
