@@ -177,8 +177,9 @@
   }
 
   function tickClock() {
-    $("clock").textContent = new Date().toLocaleTimeString(document.documentElement.lang, {
-      hour: "2-digit",
+    const lang = document.documentElement.lang;
+    $("clock").textContent = new Date().toLocaleTimeString(lang, {
+      hour: lang === "fr" ? "2-digit" : "numeric", // 09:05 in French, 9:05 AM in English
       minute: "2-digit",
       timeZone: body.dataset.timezone,
     });

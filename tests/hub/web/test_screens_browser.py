@@ -203,6 +203,15 @@ def test_english_light_screen_4k(page: Page, config: HubConfig) -> None:
         page.set_viewport_size({"width": 1920, "height": 1080})
         at_1080p = font_sizes(page)
         assert at_4k == pytest.approx([2 * size for size in at_1080p], rel=0.01)
+        # A squarer zone (a 5:4 monitor, an Anthias or Xibo layout): the idle screen still fits.
+        expect(page.locator("#card")).to_be_hidden(timeout=5_000)
+        page.set_viewport_size({"width": 1280, "height": 1024})
+        for part in ("#panel", ".side", ".bottom", "#next"):
+            box = page.locator(part).bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= 1280
+            assert box["y"] + box["height"] <= 1024, part
+        screenshot(page, "lobby-idle-en-light-5x4")
 
 
 def font_sizes(page: Page) -> list[float]:
