@@ -112,6 +112,8 @@ class _Rendered:
 
 
 _rendered = _Rendered()
+# Renders under way, by key; each task belongs to the loop of the hub whose event it renders.
+_reading: dict[tuple[str, Language], asyncio.Task[tuple[str, str] | None]] = {}
 
 
 def _render_event(
@@ -147,10 +149,25 @@ async def _rendered_event(
     if found:
         return (event_id, cached) if cached is not None else None
     render_now = functools.partial(_render_event, runtime, event, site, language)
-    # An announcement reads the database: off the event loop. A greeting is pure CPU.
-    result = await asyncio.to_thread(render_now) if event.name == "announcement" else render_now()
-    _rendered.put(key, result[1] if result else None)
-    return result
+    if event.name != "announcement":  # a greeting is pure CPU: render it here, once
+        result = render_now()
+        _rendered.put(key, result[1] if result else None)
+        return result
+    # An announcement reads the database: off the event loop, and once for all the screens
+    # waiting for it (they share the task; one leaving does not cancel it for the others).
+    task = _reading.get(key)
+    if task is None:
+        task = asyncio.create_task(asyncio.to_thread(render_now))
+        _reading[key] = task
+
+        def done(finished: asyncio.Task[tuple[str, str] | None]) -> None:
+            _reading.pop(key, None)
+            if not finished.cancelled() and finished.exception() is None:
+                outcome = finished.result()
+                _rendered.put(key, outcome[1] if outcome else None)
+
+        task.add_done_callback(done)
+    return await asyncio.shield(task)
 
 
 @router.get("/{site_id}/{screen_id}/events")

@@ -4,6 +4,7 @@ panels, greetings with a QR code, announcements, and a stream that survives rest
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -20,9 +21,10 @@ import pytest
 from hub.config import HubConfig
 from hub.db.models import Consent
 from hub.members import add_member
-from hub.screen_announce import announce
+from hub.screen_announce import announce, announcement_view
 from hub.screen_auth import screen_token
 from hub.signing import Purpose
+from hub.web import screens
 from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SCREEN, SITE, hub_config, running_hub
 from tests.support.mosquitto import free_port
@@ -232,6 +234,31 @@ async def test_announcement_reaches_the_screens_in_their_language(
     assert card["eyebrow"] == "À ne pas manquer"
     assert re.fullmatch(r"\d\d:\d\d–\d\d:\d\d", card["detail"])
     assert again["id"] != card["id"]
+
+
+async def test_many_screens_share_one_rendering_of_an_event(
+    config_args: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+
+    def counted(*args: Any) -> dict[str, Any] | None:
+        reads.append(1)
+        return announcement_view(*args)
+
+    monkeypatch.setattr(screens, "announcement_view", counted)
+    with running_hub(hub_config(**config_args)) as hub:
+        with hub.runtime.sessions.begin() as session:
+            moment = moment_soon(session, hub.config.sites[0], in_minutes=30)
+            session.flush()
+            moment_id = moment.id
+        clients = [SseClient(hub.events_url) for _ in range(5)]
+        async with contextlib.AsyncExitStack() as stack:
+            for client in clients:
+                await stack.enter_async_context(client.open())
+            announce(hub.runtime, SITE, moment_id)
+            cards = [(await client.next("announcement")).data for client in clients]
+    assert len(set(cards)) == 1
+    assert reads == [1]
 
 
 async def test_stream_recovers_after_hub_restart(
