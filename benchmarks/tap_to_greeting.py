@@ -97,7 +97,7 @@ async def hub_hop(broker: str, count: int, workdir: Path) -> list[float]:
                 badges=[credential_for(KEY, UID)],
             )
             moment_soon(session, config.sites[0], in_minutes=5)
-        async with SseClient(f"{hub.screen_url}/events").open() as sse:
+        async with SseClient(hub.events_url).open() as sse:
             for index in range(count):
                 body = {
                     "id": f"b{index}",

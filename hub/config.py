@@ -43,6 +43,13 @@ class Language(StrEnum):
     EN = "en"
 
 
+class Theme(StrEnum):
+    """Colours of a lobby screen."""
+
+    DARK = "dark"
+    LIGHT = "light"
+
+
 class RoomSettings(StrictModel):
     """One room (zone) of a site."""
 
@@ -75,6 +82,15 @@ class ScreenSettings(StrictModel):
     id: ScreenId = Field(description="Screen id used in its URL: /screens/<site>/<screen>.")
     name: str = Field(default="", max_length=80, description="Where the screen hangs.")
     language: Language = Field(default=Language.FR, description="fr (default) or en.")
+    theme: Theme = Field(
+        default=Theme.DARK,
+        description="dark (default: calm in a lobby, no glare) or light (a bright entrance).",
+    )
+    token_version: int = Field(
+        default=1,
+        ge=1,
+        description="Raise it to revoke the screen's current URL (`vivant hub screen-url`).",
+    )
 
 
 class CalendarFeedSettings(StrictModel):

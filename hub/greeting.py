@@ -23,10 +23,12 @@ class Greeting:
     at: datetime
     first_name: str | None
     moments: list[MomentView]
+    # Never sent to a screen as such: only inside the signed RSVP link of the QR code.
+    member_id: int | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def greeting_for(site_id: str, member: Member, at: datetime, moments: list[MomentView]) -> Greeting:
     """Compose the greeting of *member*, honouring their screen consent."""
     name = member.first_name if member.allows(Consent.SCREEN_DISPLAY) else None
-    return Greeting(site_id=site_id, at=at, first_name=name, moments=moments)
+    return Greeting(site_id=site_id, at=at, first_name=name, moments=moments, member_id=member.id)

@@ -9,8 +9,10 @@ from pathlib import Path
 import uvicorn
 
 from hub.config import HubConfig
-from hub.db.engine import make_engine
+from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
+from hub.screen_auth import screen_url
+from hub.signing import Signer, stored_secret_key
 from hub.web.app import create_app
 from vivant.config_file import ConfigError, load_yaml
 
@@ -56,4 +58,28 @@ def migrate(config_path: Path) -> int:
     finally:
         engine.dispose()
     log.info("database schema is up to date")
+    return 0
+
+
+def print_screen_url(config_path: Path, site_id: str, screen_id: str) -> int:
+    """Print the kiosk URL of a lobby screen (its page with its read-only token)."""
+    config = load_config(config_path)
+    if config is None:
+        return 2
+    site = config.site(site_id)
+    screen = site.screen(screen_id) if site else None
+    if site is None or screen is None:
+        sys.stderr.write(f"{config_path}: no screen {screen_id!r} at site {site_id!r}\n")
+        return 2
+    if config.secret_key is not None:
+        key = config.secret_key.get_secret_value()
+    else:  # the key the hub generated and keeps in its database
+        engine = make_engine(config.database.url)
+        try:
+            upgrade(engine)
+            with make_sessionmaker(engine).begin() as session:
+                key = stored_secret_key(session)
+        finally:
+            engine.dispose()
+    sys.stdout.write(screen_url(config.http.base_url, Signer(key), site, screen) + "\n")
     return 0

@@ -81,7 +81,7 @@ async def test_badge_tap_greets_member_on_lobby_screen_within_one_second(
         seed(hub, {"Camille": CAMILLE})
         async with (
             running_agent(edge_config(system_broker_url, topic_root, tmp_path), reader),
-            SseClient(f"{hub.screen_url}/events").open() as sse,
+            SseClient(hub.events_url).open() as sse,
         ):
             started = time.monotonic()
             reader.tap(CAMILLE)
@@ -153,7 +153,7 @@ async def test_screen_shows_first_name_only_with_consent(
             )
         async with (
             running_agent(edge_config(system_broker_url, topic_root, tmp_path), reader),
-            SseClient(f"{hub.screen_url}/events").open() as sse,
+            SseClient(hub.events_url).open() as sse,
         ):
             reader.tap(CAMILLE)
             event = await sse.next("greeting")

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     hub = commands.add_parser("hub", help="run the hub")
-    hub.add_argument("--config", type=Path, required=True, help="hub YAML file")
+    hub.add_argument("--config", type=Path, help="hub YAML file (required)")
     hub.add_argument(
         "--instance",
         default=os.environ.get("VIVANT_HUB_INSTANCE"),
@@ -43,9 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     hub_commands.add_parser("migrate", help="bring the database schema up to date and exit")
     hub_commands.add_parser("check-config", help="validate the configuration and exit")
     backup = hub_commands.add_parser("backup", help="write a consistent database backup")
+    backup.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
     backup.add_argument("path", type=Path, help="new backup file")
     restore = hub_commands.add_parser("restore", help="replace the database by a backup")
+    restore.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
     restore.add_argument("path", type=Path, help="backup file (stop the hub first)")
+    screen = hub_commands.add_parser("screen-url", help="print a lobby screen's kiosk URL")
+    screen.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
+    screen.add_argument("site", help="site id")
+    screen.add_argument("screen", help="screen id")
 
     doctor = commands.add_parser("doctor", help="check a hub installation and explain the fixes")
     doctor.add_argument("--config", type=Path, required=True, help="hub YAML file")
@@ -85,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "hub":
         from hub import main as hub_main
 
+        if args.config is None:
+            _parser().error("vivant hub needs --config FILE")
+        if args.hub_command == "screen-url":
+            return hub_main.print_screen_url(args.config, args.site, args.screen)
         if args.hub_command == "migrate":
             return hub_main.migrate(args.config)
         if args.hub_command in ("backup", "restore"):

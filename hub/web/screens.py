@@ -1,86 +1,193 @@
 """Lobby screens: ``/screens/<site>/<screen>``, its state and its live event stream.
 
+Every route needs the screen's token (``?token=…``, see :mod:`hub.screen_auth`): none gives 401,
+a wrong one (another screen, another purpose, a revoked version) 403. The token is read-only by
+construction: these three GET routes are all it opens.
+
 The stream is Server-Sent Events: the browser's EventSource reconnects by itself, and every
-(re)connection starts with a ``hello`` carrying the hub's boot id, so the page reloads its state
-after a hub restart without anyone touching the TV.
+(re)connection starts with a ``hello`` carrying the hub's boot id and version, so the page reloads
+its state after a hub restart (and itself after an upgrade) without anyone touching the TV.
+
+With many screens on one site, each event is rendered once per language, not once per screen:
+the QR code and the database lookups are the costly part of a greeting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from hub.config import ScreenSettings, SiteSettings
+from hub.broadcast import CLOSE, ScreenEvent
+from hub.config import Language, ScreenSettings, SiteSettings
 from hub.greeting import Greeting
 from hub.i18n import translations
+from hub.runtime import HubRuntime
+from hub.screen_announce import Announcement, announcement_view
+from hub.screen_auth import token_allows
 from hub.screen_view import greeting_view, screen_state
 from hub.web.deps import RuntimeDep
 from hub.web.templating import render
+from vivant import __version__
 
 router = APIRouter(prefix="/screens", tags=["screens"])
 
 RETRY_MS = 2000
+PING_S = 15
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _screen(
-    runtime: RuntimeDep, site_id: str, screen_id: str
+    runtime: RuntimeDep,
+    site_id: str,
+    screen_id: str,
+    token: Annotated[str | None, Query(max_length=512)] = None,
 ) -> tuple[SiteSettings, ScreenSettings]:
     site = runtime.config.site(site_id)
     screen = site.screen(screen_id) if site else None
     if site is None or screen is None:
         raise HTTPException(status_code=404, detail="unknown screen")
+    if not token:
+        raise HTTPException(status_code=401, detail="this screen needs its token (?token=…)")
+    if runtime.signer is None or not token_allows(runtime.signer, token, site, screen):
+        raise HTTPException(status_code=403, detail="this token does not open this screen")
     return site, screen
 
 
+ScreenDep = Annotated[tuple[SiteSettings, ScreenSettings], Depends(_screen)]
+
+
 @router.get("/{site_id}/{screen_id}", response_class=HTMLResponse)
-def page(site_id: str, screen_id: str, runtime: RuntimeDep) -> HTMLResponse:
+def page(screen: ScreenDep, runtime: RuntimeDep, token: str) -> HTMLResponse:
     """The lobby page (no member data in its source: everything live comes from the stream)."""
-    site, screen = _screen(runtime, site_id, screen_id)
+    site, settings = screen
     html = render(
         "screen.html",
-        screen.language,
+        settings.language,
         site=site,
-        screen=screen,
+        screen=settings,
+        token=token,
+        version=__version__,
         greeting_ms=int(runtime.config.greeting_seconds * 1000),
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
 
 
 @router.get("/{site_id}/{screen_id}/state")
-def state(site_id: str, screen_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-    """Idle content: today's moments and how many are here."""
-    site, screen = _screen(runtime, site_id, screen_id)
+def state(screen: ScreenDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """Idle content: the panels to rotate, the next moment, how many are here."""
+    site, settings = screen
     with runtime.sessions() as session:
-        return screen_state(session, site, screen.language, datetime.now(UTC))
+        return screen_state(session, runtime.config, site, settings.language, datetime.now(UTC))
+
+
+class _Rendered:
+    """Event payloads already rendered, by (event id, language); bounded, shared by threads."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[tuple[str, Language], str | None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, Language]) -> tuple[bool, str | None]:
+        with self._lock:
+            if key in self._items:
+                return True, self._items[key]
+            return False, None
+
+    def put(self, key: tuple[str, Language], value: str | None) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_rendered = _Rendered()
+# Renders under way, by key; each task belongs to the loop of the hub whose event it renders.
+_reading: dict[tuple[str, Language], asyncio.Task[tuple[str, str] | None]] = {}
+
+
+def _render_event(
+    runtime: HubRuntime, event: ScreenEvent, site: SiteSettings, language: Language
+) -> tuple[str, str] | None:
+    """(event id, JSON) of *event* for a screen in *language*, or ``None`` to skip it."""
+    payload: dict[str, Any] | None
+    if event.name == "greeting" and isinstance(event.data, Greeting):
+        payload = greeting_view(
+            event.data,
+            site,
+            language,
+            base_url=runtime.config.http.base_url,
+            signer=runtime.signer,
+        )
+        return event.data.id, json.dumps(payload, ensure_ascii=False)
+    if event.name == "announcement" and isinstance(event.data, Announcement):
+        with runtime.sessions() as session:
+            payload = announcement_view(session, event.data, site, language)
+        return (event.data.id, json.dumps(payload, ensure_ascii=False)) if payload else None
+    return None
+
+
+async def _rendered_event(
+    runtime: HubRuntime, event: ScreenEvent, site: SiteSettings, language: Language
+) -> tuple[str, str] | None:
+    data = event.data
+    event_id = getattr(data, "id", None)
+    if not isinstance(event_id, str):
+        return None
+    key = (event_id, language)
+    found, cached = _rendered.get(key)
+    if found:
+        return (event_id, cached) if cached is not None else None
+    render_now = functools.partial(_render_event, runtime, event, site, language)
+    if event.name != "announcement":  # a greeting is pure CPU: render it here, once
+        result = render_now()
+        _rendered.put(key, result[1] if result else None)
+        return result
+    # An announcement reads the database: off the event loop, and once for all the screens
+    # waiting for it (they share the task; one leaving does not cancel it for the others).
+    task = _reading.get(key)
+    if task is None:
+        task = asyncio.create_task(asyncio.to_thread(render_now))
+        _reading[key] = task
+
+        def done(finished: asyncio.Task[tuple[str, str] | None]) -> None:
+            _reading.pop(key, None)
+            if not finished.cancelled() and finished.exception() is None:
+                outcome = finished.result()
+                _rendered.put(key, outcome[1] if outcome else None)
+
+        task.add_done_callback(done)
+    return await asyncio.shield(task)
 
 
 @router.get("/{site_id}/{screen_id}/events")
-async def events(
-    site_id: str, screen_id: str, request: Request, runtime: RuntimeDep
-) -> EventSourceResponse:
-    """Live events for one screen: ``hello`` first, then ``greeting`` on each badge tap."""
-    site, screen = _screen(runtime, site_id, screen_id)
-    translations(screen.language)  # compile the catalog before the first greeting
+async def events(screen: ScreenDep, runtime: RuntimeDep) -> EventSourceResponse:
+    """Live events for one screen: ``hello`` first, then ``greeting`` and ``announcement``."""
+    site, settings = screen
+    language = settings.language
+    translations(language)  # compile the catalog before the first greeting
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async with runtime.broadcaster.subscribe(site.id) as queue:
-            yield ServerSentEvent(
-                event="hello", data=json.dumps({"boot": runtime.boot_id}), retry=RETRY_MS
-            )
+            hello = {"boot": runtime.boot_id, "version": __version__}
+            yield ServerSentEvent(event="hello", data=json.dumps(hello), retry=RETRY_MS)
             while True:
                 event = await queue.get()
-                if event.name == "greeting" and isinstance(event.data, Greeting):
-                    payload = greeting_view(event.data, site, screen.language)
-                    yield ServerSentEvent(
-                        event="greeting",
-                        data=json.dumps(payload, ensure_ascii=False),
-                        id=event.data.id,
-                    )
+                if event is CLOSE:
+                    return
+                rendered = await _rendered_event(runtime, event, site, language)
+                if rendered is not None:
+                    event_id, data = rendered
+                    yield ServerSentEvent(event=event.name, data=data, id=event_id)
 
-    return EventSourceResponse(stream(), ping=15)
+    return EventSourceResponse(stream(), ping=PING_S, headers=NO_STORE)

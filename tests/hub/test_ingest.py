@@ -81,7 +81,7 @@ async def test_tap_greets_member_by_first_name_with_todays_moment(
     hub: RunningHub, system_broker_url: str, topic_root: str
 ) -> None:
     topic = f"{topic_root}/{SITE}/{NODE}/badge"
-    async with SseClient(f"{hub.screen_url}/events").open() as sse:
+    async with SseClient(hub.events_url).open() as sse:
         started = time.monotonic()
         send(system_broker_url, topic, json.dumps(badge_payload("t1")))
         greeting = (await sse.next("greeting", within=1.0)).json()
@@ -101,7 +101,7 @@ async def test_member_without_screen_consent_gets_a_generic_welcome(
     hub: RunningHub, system_broker_url: str, topic_root: str
 ) -> None:
     topic = f"{topic_root}/{SITE}/{NODE}/badge"
-    async with SseClient(f"{hub.screen_url}/events").open() as sse:
+    async with SseClient(hub.events_url).open() as sse:
         send(system_broker_url, topic, json.dumps(badge_payload("t1", uid="0A0B0C0D")))
         event = await sse.next("greeting")
     assert event.json()["title"] == "Bienvenue !"
@@ -131,7 +131,7 @@ async def test_bad_input_is_rejected_by_reason_and_next_tap_still_greets(
     payload: bytes | str,
     reason: str,
 ) -> None:
-    async with SseClient(f"{hub.screen_url}/events").open() as sse:
+    async with SseClient(hub.events_url).open() as sse:
         send(system_broker_url, f"{topic_root}/{topic_suffix}", payload)
         wait_until(lambda: rejected(hub, reason) == 1)
         send(
@@ -151,7 +151,7 @@ async def test_redelivered_message_is_applied_once(
 ) -> None:
     topic = f"{topic_root}/{SITE}/{NODE}/badge"
     body = json.dumps(badge_payload("same-id"))
-    async with SseClient(f"{hub.screen_url}/events").open() as sse:
+    async with SseClient(hub.events_url).open() as sse:
         send(system_broker_url, topic, body)
         send(system_broker_url, topic, body)
         send(system_broker_url, topic, json.dumps(badge_payload("other-id")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import uvicorn
 
 from hub.config import HubConfig
 from hub.runtime import HubRuntime
+from hub.screen_auth import screen_token
 from hub.web.app import create_app
 from tests.support.mosquitto import free_port
 
@@ -68,13 +70,37 @@ class RunningHub:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.config.http.port}"
 
+    @functools.cached_property
+    def screen_token(self) -> str:
+        """The test screen's token (as `vivant hub screen-url` puts in the kiosk URL)."""
+        site = self.config.sites[0]
+        screen = site.screen(SCREEN)
+        assert self.runtime.signer is not None
+        assert screen is not None
+        return screen_token(self.runtime.signer, site, screen)
+
     @property
     def screen_url(self) -> str:
-        """The test site's lobby screen."""
-        return f"{self.base_url}/screens/{SITE}/{SCREEN}"
+        """The test site's lobby screen, with its token."""
+        return f"{self.base_url}/screens/{SITE}/{SCREEN}?token={self.screen_token}"
+
+    @property
+    def state_url(self) -> str:
+        """The test screen's idle state, with its token."""
+        return f"{self.base_url}/screens/{SITE}/{SCREEN}/state?token={self.screen_token}"
+
+    @property
+    def events_url(self) -> str:
+        """The test screen's event stream, with its token."""
+        return f"{self.base_url}/screens/{SITE}/{SCREEN}/events?token={self.screen_token}"
 
     def stop(self) -> None:
-        """Shut down like Ctrl-C would (lifespan shutdown included)."""
+        """Shut down like Ctrl-C would (lifespan shutdown included).
+
+        Uvicorn waits for open responses before it stops, and a lobby page's event stream never
+        ends by itself: under a signal sse-starlette ends it, here the broadcaster does.
+        """
+        self.runtime.broadcaster.close()
         self.server.should_exit = True
         self.thread.join(timeout=15)
         assert not self.thread.is_alive(), "hub did not stop"

@@ -26,6 +26,8 @@ from hub.db.migrate import upgrade
 from hub.db.models import Consent
 from hub.members import add_member
 from hub.moments import add_moment
+from hub.screen_auth import screen_url
+from hub.signing import Signer
 from hub.sites import sync_sites
 from hub.web.app import create_app
 from vivant.config_file import load_yaml
@@ -151,8 +153,9 @@ async def _demo(
     config = load_yaml(hub_yaml, HubConfig)
     await asyncio.to_thread(_seed, config)
 
+    app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host=config.http.host, port=port, log_level="warning")
+        uvicorn.Config(app, host=config.http.host, port=port, log_level="warning")
     )
     server_task = asyncio.create_task(server.serve())
     while not server.started:
@@ -163,7 +166,7 @@ async def _demo(
 
     agents = [EdgeAgent(_edge_config(data_dir, s, broker_url, tap_every)) for s in population.SITES]
     agent_tasks = [asyncio.create_task(agent.run()) for agent in agents]
-    _banner(broker_url, config)
+    _banner(broker_url, config, app.state.runtime.signer)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -176,6 +179,7 @@ async def _demo(
         for agent in agents:
             agent.stop()
         await asyncio.gather(*agent_tasks, return_exceptions=True)
+        app.state.runtime.broadcaster.close()  # lobby pages still open would hold the server
         server.should_exit = True
         await server_task
         if embedded is not None:
@@ -185,7 +189,7 @@ async def _demo(
                 loop.remove_signal_handler(signum)
 
 
-def _banner(broker_url: str, config: HubConfig) -> None:
+def _banner(broker_url: str, config: HubConfig, signer: Signer) -> None:
     base = f"http://{config.http.host}:{config.http.port}"
     lines = [
         "",
@@ -196,6 +200,6 @@ def _banner(broker_url: str, config: HubConfig) -> None:
     ]
     for site in config.sites:
         for screen in site.screens:
-            lines.append(f"    {site.name:<22} {base}/screens/{site.id}/{screen.id}")
+            lines.append(f"    {site.name:<22} {screen_url(base, signer, site, screen)}")
     lines.append("  Tap a badge by hand: see README.md, section 'Tap a badge by hand'.")
     print("\n".join(lines), flush=True)  # noqa: T201 - the demo's console is its interface

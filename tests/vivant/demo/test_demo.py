@@ -51,11 +51,18 @@ async def test_demo_runs_and_readme_tap_greets_camille(tmp_path: Path) -> None:
                 line = await process.stdout.readline()
                 assert line, "demo exited early:\n" + output
                 output += line.decode()
+        tokens = {}
         for site in ("ekilibre", "un-bureau-et-plus", "rooftop-viry"):
-            assert f"http://127.0.0.1:{http_port}/screens/{site}/hall" in output
+            url = re.search(
+                rf"http://127\.0\.0\.1:{http_port}/screens/{site}/hall\?token=(\S+)", output
+            )
+            assert url, output
+            tokens[site] = url.group(1)
         assert f"MQTT broker : mqtt://127.0.0.1:{mqtt_port}" in output
 
-        screen = f"http://127.0.0.1:{http_port}/screens/ekilibre/hall/events"
+        screen = (
+            f"http://127.0.0.1:{http_port}/screens/ekilibre/hall/events?token={tokens['ekilibre']}"
+        )
         async with SseClient(screen).open() as sse:
             command = readme_tap_command().replace("-p 1884", f"-p {mqtt_port}")
             tap = await asyncio.create_subprocess_exec("bash", "-c", command)

@@ -1,0 +1,210 @@
+"""Tap → greeting latency at every lobby screen when many screens are connected.
+
+The hub runs as it does in production, in its own process (``vivant hub --config``), on SQLite
+and the machine's Mosquitto. This process publishes badge taps as an edge agent would and holds
+the screens: lightweight SSE readers on raw sockets (not browsers), all in one event loop. The
+same taps are measured with 1 screen, then with N screens (default 50), in one run; the figure to
+compare is the ratio of the two, not absolute values (the machine is shared and noisy).
+
+    .venv/bin/python -m benchmarks.screens_fanout [--screens 50] [--taps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub.config import HubConfig
+from hub.db.engine import make_engine, make_sessionmaker
+from hub.db.migrate import upgrade
+from hub.db.models import Consent
+from hub.members import add_member
+from hub.screen_auth import screen_token
+from hub.signing import Signer
+from hub.sites import sync_sites
+from tests.support.factories import moment_soon
+from tests.support.hub_server import NODE, SCREEN, SITE, hub_config
+from tests.support.mosquitto import free_port
+from vivant.wire import credential_for
+
+KEY = "fanout-benchmark-credential-key"
+UID = "04A1B2C3D4E5F6"
+VIVANT = Path(sys.executable).with_name("vivant")
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    """p50, p95, p99 in milliseconds."""
+    q = statistics.quantiles(samples, n=100)
+    return q[49] * 1000, q[94] * 1000, q[98] * 1000
+
+
+class Screen:
+    """One lobby screen's event stream, read from a raw socket: time of each greeting."""
+
+    def __init__(self, host: str, port: int, path: str) -> None:
+        self.host, self.port, self.path = host, port, path
+        self.greetings: asyncio.Queue[float] = asyncio.Queue()
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        request = f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\n"
+        writer.write(f"{request}Accept: text/event-stream\r\n\r\n".encode())
+        await writer.drain()
+        event = ""
+        try:
+            while line := await reader.readline():
+                text = line.decode().rstrip("\r\n")
+                if text.startswith("event:"):
+                    event = text[6:].strip()
+                elif text.startswith("data:") and event == "greeting":
+                    self.greetings.put_nowait(time.perf_counter())
+                elif text.startswith("data:") and event == "hello":
+                    self.ready.set()
+                elif text == "":
+                    event = ""
+        finally:
+            writer.close()
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run())
+
+
+def write_config(workdir: Path, broker: str) -> HubConfig:
+    """A one-site hub (plus a screen per client) with a known secret key, seeded with Camille."""
+    root = f"f{secrets.token_hex(4)}/vivant/v1"
+    config = hub_config(
+        broker, root, f"sqlite:///{workdir / 'hub.db'}", client_id=f"fanout-{root[:9]}",
+        port=free_port(),
+    )  # fmt: skip
+    data = config.model_dump(mode="json", exclude_none=True)
+    data["mqtt"].pop("password", None)
+    data["secret_key"] = secrets.token_urlsafe(32)
+    config = HubConfig.model_validate(data)
+    (workdir / "hub.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    engine = make_engine(config.database.url)
+    upgrade(engine)
+    with make_sessionmaker(engine).begin() as session:
+        sync_sites(session, config)
+        add_member(
+            session, "Camille", consents=[Consent.SCREEN_DISPLAY], badges=[credential_for(KEY, UID)]
+        )
+        moment_soon(session, config.sites[0], in_minutes=5)
+        moment_soon(session, config.sites[0], in_minutes=90, title="Atelier", kind="workshop")
+    engine.dispose()
+    return config
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the hub exited at start")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:  # noqa: S310
+                if json.load(response).get("mqtt_connected"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("the hub did not become healthy")
+
+
+async def measure(
+    config: HubConfig, publisher: paho.Client, screens: int, taps: int, first_id: int
+) -> tuple[list[float], list[float]]:
+    """Per-screen latencies of every tap, and per tap the time until the last screen had it."""
+    assert config.secret_key is not None
+    site = config.sites[0]
+    screen = site.screen(SCREEN)
+    assert screen is not None
+    token = screen_token(Signer(config.secret_key.get_secret_value()), site, screen)
+    path = f"/screens/{SITE}/{SCREEN}/events?token={token}"
+    clients = [Screen("127.0.0.1", config.http.port, path) for _ in range(screens)]
+    for client in clients:
+        client.start()
+    await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), 30)
+    every: list[float] = []
+    last: list[float] = []
+    topic = f"{config.mqtt.topic_root}/{SITE}/{NODE}/badge"
+    for index in range(taps):
+        body = {"id": f"t{first_id + index}", "ts": int(time.time() * 1000), "room": "accueil",
+                "reader": "porte", "credential": credential_for(KEY, UID)}  # fmt: skip
+        started = time.perf_counter()
+        publisher.publish(topic, json.dumps(body), qos=1)
+        arrived = await asyncio.wait_for(asyncio.gather(*(c.greetings.get() for c in clients)), 10)
+        every += [at - started for at in arrived]
+        last.append(max(arrived) - started)
+        await asyncio.sleep(0.02)
+    for client in clients:
+        assert client.task is not None
+        client.task.cancel()
+    await asyncio.gather(*(c.task for c in clients if c.task), return_exceptions=True)
+    return every, last
+
+
+def main() -> None:
+    """Start a hub, measure with 1 screen then with N, print both and the ratio."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--screens", type=int, default=50)
+    parser.add_argument("--taps", type=int, default=200)
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    args = parser.parse_args()
+    parts = urlsplit(args.broker)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        config = write_config(workdir, args.broker)
+        log = (workdir / "hub.log").open("wb")
+        hub = subprocess.Popen(
+            [str(VIVANT), "hub", "--config", str(workdir / "hub.yaml")],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"fanout-edge-{tmp[-6:]}")
+        try:
+            wait_healthy(f"http://127.0.0.1:{config.http.port}", hub)
+            publisher.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+            publisher.loop_start()
+            one, _ = asyncio.run(measure(config, publisher, 1, args.taps, 0))
+            many, last = asyncio.run(measure(config, publisher, args.screens, args.taps, 10**6))
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+            hub.terminate()
+            hub.wait(20)
+            log.close()
+    p1, pn, plast = percentiles(one), percentiles(many), percentiles(last)
+    print(f"{args.taps} taps; hub in its own process (SQLite, Mosquitto {args.broker})")
+    print(row("1 screen", p1))
+    print(row(f"{args.screens} screens, every screen", pn))
+    print(row(f"{args.screens} screens, last screen", plast))
+    ratios = "   ".join(f"{name} {n / o:.2f}" for name, n, o in zip(NAMES, pn, p1, strict=True))
+    print(f"{'ratio ' + str(args.screens) + ' screens / 1 screen':<34}{ratios}   (goal: p95 <= 2)")
+
+
+NAMES = ("p50", "p95", "p99")
+
+
+def row(label: str, figures: tuple[float, float, float]) -> str:
+    """One printed line of percentiles."""
+    cells = "   ".join(f"{n} {v:7.2f} ms" for n, v in zip(NAMES, figures, strict=True))
+    return f"{label:<34}{cells}"
+
+
+if __name__ == "__main__":
+    main()
