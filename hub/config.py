@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import time
 from enum import StrEnum
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from hub.attendance import AttendanceSettings
+from hub.channels.settings import ChannelSettings
 from hub.db.models import MomentKind
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
@@ -201,6 +203,22 @@ class IngestSettings(StrictModel):
     )
 
 
+class NudgeSettings(StrictModel):
+    """The nudge scheduler and where its rules come from."""
+
+    enabled: bool = Field(default=True, description="Run the nudge scheduler in this hub.")
+    rules_file: Path | None = Field(
+        default=None,
+        description="YAML rules (a full copy of hub/nudges/defaults.yaml, edited); default: those.",
+    )
+    tick_s: float = Field(
+        default=30, gt=0, le=600, description="Seconds between two looks at presence and moments."
+    )
+    delivery_poll_s: float = Field(
+        default=5, gt=0, le=600, description="Seconds between two looks for messages due."
+    )
+
+
 class HubConfig(StrictModel):
     """Everything the hub reads from its YAML file."""
 
@@ -248,6 +266,11 @@ class HubConfig(StrictModel):
             "characters). Default: generated once and kept in the database."
         ),
     )
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings,
+        description="Outbound channels: staff Apprise URLs per site, e-mail sender, webhooks.",
+    )
+    nudges: NudgeSettings = Field(default_factory=NudgeSettings, description="Nudge scheduler.")
     sites: list[SiteSettings] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -255,6 +278,12 @@ class HubConfig(StrictModel):
         _unique([s.id for s in self.sites], "site")
         known = {(site.id, room.id) for site in self.sites for room in site.rooms}
         problems = unknown_rooms(self.thirdparty, known)
+        site_ids = {site.id for site in self.sites}
+        problems += [
+            f"channels.sites names unknown site {site_id!r}"
+            for site_id in self.channels.sites
+            if site_id not in site_ids
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -9,23 +9,33 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from hub.attendance import infer_attendance
-from hub.broadcast import Broadcaster
+from hub.broadcast import Broadcaster, ScreenEvent
 from hub.calendar import sync_feed
+from hub.channels.apprise_channel import AppriseChannel
+from hub.channels.base import Channel
+from hub.channels.dispatcher import Dispatcher
+from hub.channels.screen import ScreenChannel
+from hub.channels.webhook import WebhookChannel
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import current_revision, head_revision, upgrade
 from hub.db.models import CalendarFeed, Moment
+from hub.deliveries import DatabaseDeliveryStore, DeliveryPump
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
+from hub.nudge_control import effective_rules
 from hub.nudge_log import resolve_outcomes
+from hub.nudge_scheduler import LiveStateRooms, NudgeScheduler
+from hub.nudges.rules import load_rules
 from hub.signing import Signer, stored_secret_key
 from hub.sites import sync_sites
 from hub.thirdparty import subscriptions
@@ -44,11 +54,21 @@ class SchemaOutOfDate(RuntimeError):
     """The database schema is older than this version of Vivant and migrations are off."""
 
 
-class HubRuntime:
-    """Everything the hub runs besides the web pages."""
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, config: HubConfig) -> None:
+
+class HubRuntime:
+    """Everything the hub runs besides the web pages.
+
+    *clock* is the time of the nudge scheduler and of message delivery (tests move it); presence
+    and attendance follow the time of the observations themselves.
+    """
+
+    def __init__(self, config: HubConfig, clock: Callable[[], datetime] = _utcnow) -> None:
         self.config = config
+        self.clock = clock
+        self.rules = load_rules(config.nudges.rules_file)
         self.metrics = HubMetrics()
         self.broadcaster = Broadcaster()
         self.engine = make_engine(config.database.url)
@@ -59,6 +79,9 @@ class HubRuntime:
         self.mqtt: HubMqtt | None = None
         self.ingestor: Ingestor | None = None
         self.signer: Signer | None = None  # set once the database is ready (see start)
+        self.scheduler: NudgeScheduler | None = None  # set at start, with the signer
+        self.dispatcher: Dispatcher | None = None
+        self.pump: DeliveryPump | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -90,12 +113,60 @@ class HubRuntime:
             asyncio.create_task(self._calendars(), name="vivant-calendars"),
             asyncio.create_task(self._attendance(), name="vivant-attendance"),
         ]
+        await self._start_nudges()
         writer = self.timeseries
         if writer is not None:
             self.metrics.registry.register(TimeSeriesCollector(lambda: writer.stats))
             writer.start()
         mqtt.start()
         log.info("hub started (%d sites)", len(self.config.sites))
+
+    async def _start_nudges(self) -> None:
+        """The outbound dispatcher, the pump that feeds it from the database, the scheduler."""
+        settings = self.config.channels
+        site_urls = {site: list(channels.apprise_urls) for site, channels in settings.sites.items()}
+        channels: list[Channel] = [
+            AppriseChannel(site_urls, timeout_s=settings.apprise_timeout_s),
+            WebhookChannel(settings.webhooks),
+            ScreenChannel(self.announce),
+        ]
+        self.dispatcher = Dispatcher(
+            channels,
+            DatabaseDeliveryStore(self.sessions),
+            retry=settings.retry,
+            queue_size=settings.queue_size,
+            max_active=settings.max_active,
+            per_target_concurrency=settings.per_target_concurrency,
+            clock=self.clock,
+        )
+        await self.dispatcher.start()
+        rules = self.rules
+        self.pump = DeliveryPump(
+            self.sessions,
+            self.dispatcher,
+            settings,
+            paused=lambda session: effective_rules(session, rules).paused,
+            clock=self.clock,
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                self.pump.run(self.config.nudges.delivery_poll_s), name="vivant-deliveries"
+            )
+        )
+        self.scheduler = NudgeScheduler(
+            self.config,
+            self.sessions,
+            self.rules,
+            live=LiveStateRooms(self.live),
+            signer=self.signer,
+            clock=self.clock,
+        )
+        if self.config.nudges.enabled:
+            self._tasks.append(asyncio.create_task(self.scheduler.run(), name="vivant-nudges"))
+
+    def announce(self, site_id: str, moment_id: int) -> None:
+        """Show a moment about to start on the site's lobby screens (event ``moment``)."""
+        self.broadcaster.publish(site_id, ScreenEvent("moment", {"moment": moment_id}))
 
     def _prepare_database(self) -> None:
         if self.config.database.migrate_on_start:
@@ -178,6 +249,8 @@ class HubRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.dispatcher is not None:
+            await self.dispatcher.stop(drain=True, timeout_s=5.0)
         await asyncio.to_thread(self._save_live_state)
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)

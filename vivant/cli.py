@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     hub_commands = hub.add_subparsers(dest="hub_command", metavar="ACTION")
     hub_commands.add_parser("migrate", help="bring the database schema up to date and exit")
     hub_commands.add_parser("check-config", help="validate the configuration and exit")
+    dry = hub_commands.add_parser("nudges", help="show what the nudge rules would send, and why")
+    dry.add_argument("--at", help="ISO time to look at (default now; site time if no offset)")
+    dry.add_argument("--lang", choices=["fr", "en"], default="fr", help="language (default fr)")
 
     edge = commands.add_parser("edge", help="run an edge agent")
     edge.add_argument("--config", type=Path, help="edge YAML file")
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.hub_command == "migrate":
             return hub_main.migrate(args.config)
+        if args.hub_command == "nudges":
+            return hub_main.nudges(args.config, args.at, args.lang)
         if args.hub_command == "check-config":
             return 0 if hub_main.load_config(args.config) is not None else 2
         return hub_main.run(args.config)

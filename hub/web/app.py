@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub.config import HubConfig
 from hub.runtime import HubRuntime
-from hub.web import moments, screens
+from hub.web import moments, nudges, rsvp, screens
 from vivant import __version__
 
 STATIC = Path(__file__).with_name("static")
@@ -35,6 +35,9 @@ def create_app(config: HubConfig) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(screens.router)
     app.include_router(moments.router)
+    app.include_router(moments.api)
+    app.include_router(nudges.router)
+    app.include_router(rsvp.router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
