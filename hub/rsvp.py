@@ -117,7 +117,8 @@ def join(session: Session, moment_id: int, member_id: int, now: datetime) -> Rsv
     _check_open(moment, now)
     row = _row(session, moment_id, member_id)
     if row is not None:
-        return RsvpChange(RsvpStatus(row.status), _promote(session, moment, now))
+        promoted = _promote(session, moment, now)  # capacity may have grown since
+        return RsvpChange(RsvpStatus(row.status), promoted)
     free = (
         True
         if moment.capacity is None
