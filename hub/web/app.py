@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Response
@@ -18,9 +19,12 @@ from vivant import __version__
 STATIC = Path(__file__).with_name("static")
 
 
-def create_app(config: HubConfig) -> FastAPI:
-    """Build the application; the hub runtime starts and stops with it."""
-    runtime = HubRuntime(config)
+def create_app(config: HubConfig, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """Build the application; the hub runtime starts and stops with it.
+
+    *clock* replaces the time of the nudge scheduler and deliveries (tests travel in time).
+    """
+    runtime = HubRuntime(config) if clock is None else HubRuntime(config, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
