@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,9 @@ INTERESTS = timedelta(days=90)
 STREAK_LOOKBACK_DAYS = 60
 WELCOME_LOOKBACK = timedelta(minutes=30)
 """Arrivals older than this are not looked at (their delay windows are over anyway)."""
+TRIGGER_MEMORY = timedelta(days=14)
+"""Fired trigger keys are kept this long: past it, no rule looks back far enough to find the
+same trigger again (arrivals: 30 minutes; moments: until their start or end; streaks: today)."""
 EXPIRY_SLACK = timedelta(hours=1)
 """A message with no moment to miss may still leave this long after its window closes."""
 
@@ -265,6 +268,13 @@ class NudgeScheduler:
             report.fired.append(trigger.key)
             report.planned.extend(planned)
         return report
+
+    def prune_triggers(self, now: datetime | None = None) -> int:
+        """Forget trigger keys older than :data:`TRIGGER_MEMORY`; returns how many."""
+        cutoff = (now or self.clock()) - TRIGGER_MEMORY
+        with self.sessions.begin() as session:
+            result = session.execute(delete(NudgeTrigger).where(NudgeTrigger.fired_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def preview(self, now: datetime | None = None) -> list[Planned]:
         """What a tick at *now* would decide, recording and sending nothing (dry run)."""

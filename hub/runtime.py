@@ -188,6 +188,9 @@ class HubRuntime:
             try:
                 pruned = await asyncio.to_thread(self.ingestor.prune_seen)
                 log.debug("forgot %d old message ids", pruned)
+                if self.scheduler is not None:
+                    forgotten = await asyncio.to_thread(self.scheduler.prune_triggers)
+                    log.debug("forgot %d old nudge triggers", forgotten)
             except Exception:
                 log.exception("housekeeping failed; will try again")
 

@@ -20,6 +20,8 @@ from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.models import (
     Attendance,
     Consent,
+    Credential,
+    CredentialKind,
     Delivery,
     Moment,
     NudgeRecord,
@@ -27,9 +29,15 @@ from hub.db.models import (
     PresenceSource,
     RoomDwell,
 )
+from hub.live import LiveState
 from hub.moments import add_moment
 from hub.nudge_control import pause, resume, set_dry_run
-from hub.nudge_scheduler import NudgeScheduler, explain_planned, streak_without_moment
+from hub.nudge_scheduler import (
+    LiveStateRooms,
+    NudgeScheduler,
+    explain_planned,
+    streak_without_moment,
+)
 from hub.nudges.guardrails import ReasonCode, Send, Skip
 from hub.nudges.rules import Caps, NudgeKind, RulesConfig
 from hub.presence import arrive, depart
@@ -39,6 +47,8 @@ from hub.sites import sync_sites
 from tests.hub.nudges.helpers import rules, with_rule
 from tests.support.factories import reachable_member
 from tests.support.hub_server import SITE
+from vivant.wire.payloads import BleWindow, TagReading
+from vivant.wire.topics import EdgeKind, NodeTopic
 
 PARIS = ZoneInfo("Europe/Paris")
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=PARIS)  # a Tuesday
@@ -482,3 +492,50 @@ def test_preview_explains_in_french_and_records_nothing(
         assert session.scalar(select(func.count()).select_from(NudgeTrigger)) == 0
     quiet = explain_planned(config, scheduler(config, db).preview(T0.replace(hour=15)), T0)
     assert "rien à envoyer à cette heure-ci" in quiet
+
+
+def test_the_live_locator_says_who_is_in_a_meeting_room_without_any_stored_dwell(
+    config: HubConfig, db: sessionmaker[Session]
+) -> None:
+    data = config.model_dump(mode="json")
+    data["mqtt"].pop("password", None)
+    data["sites"][0]["nodes"].append({"id": "pi-salle", "rooms": ["salle"]})
+    with_node = HubConfig.model_validate(data)
+    tag = "iBeacon:2f234454-cf6d-4a0f-adf2-f4911ba9ffa6-1-3"
+    start = T0.replace(hour=9, minute=40)
+    with db.begin() as session:
+        breakfast(session, with_node, T0.replace(hour=10))
+        # No room-location consent: no dwell row is ever stored, the room is only in memory.
+        busy = reachable_member(session, "EnRéunion", now=T0)
+        session.add(
+            Credential(member_id=busy.id, kind=CredentialKind.BLE_TAG.value, value=tag,
+                       created_at=T0)
+        )  # fmt: skip
+    live = LiveState(with_node)
+    with db.begin() as session:
+        for step in range(12):
+            at = start + timedelta(seconds=5 * step)
+            window = BleWindow(
+                id=f"w{step}", ts=int(at.timestamp() * 1000), room="salle", window_s=5,
+                tags=[TagReading(tag=tag, rssi=-55.0, n=5)], anonymous=0,
+            )  # fmt: skip
+            live.observe(session, NodeTopic(SITE, "pi-salle", EdgeKind.BLE), window, None)
+    with db() as session:
+        assert session.scalar(select(func.count()).select_from(RoomDwell)) == 0
+    nudges = NudgeScheduler(
+        with_node, db, quiet_rules(), live=LiveStateRooms(live), signer=SIGNER, rand=lambda: 0.5
+    )
+    (busy_decision,) = nudges.tick(T0.replace(hour=9, minute=50)).decisions(K.MOMENT_SOON)
+    assert isinstance(busy_decision.decision, Skip)
+    assert busy_decision.decision.codes == {ReasonCode.IN_MEETING_ROOM}
+
+
+def test_old_trigger_keys_are_forgotten(config: HubConfig, db: sessionmaker[Session]) -> None:
+    with db.begin() as session:
+        session.add(NudgeTrigger(key="arrival:1", site_id=SITE, rule="arrival_message",
+                                 fired_at=T0 - timedelta(days=20)))  # fmt: skip
+        session.add(NudgeTrigger(key="arrival:2", site_id=SITE, rule="arrival_message",
+                                 fired_at=T0 - timedelta(days=1)))  # fmt: skip
+    assert scheduler(config, db).prune_triggers(T0) == 1
+    with db() as session:
+        assert list(session.scalars(select(NudgeTrigger.key))) == ["arrival:2"]
