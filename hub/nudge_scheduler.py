@@ -88,6 +88,9 @@ INTERESTS = timedelta(days=90)
 STREAK_LOOKBACK_DAYS = 60
 WELCOME_LOOKBACK = timedelta(minutes=30)
 """Arrivals older than this are not looked at (their delay windows are over anyway)."""
+NEW_MEMBER = timedelta(days=30)
+"""A first recorded visit is a *first day* only for a member registered within this period: the
+members of a space that installs Vivant are not all new."""
 TRIGGER_MEMORY = timedelta(days=14)
 """Fired trigger keys are kept this long: past it, no rule looks back far enough to find the
 same trigger again (arrivals: 30 minutes; moments: until their start or end; streaks: today)."""
@@ -212,7 +215,6 @@ class NudgeScheduler:
         self.signer = signer
         self.clock = clock
         self.rand = rand
-        self._preview_history: dict[int, list[PastNudge]] = {}
 
     # -- running ------------------------------------------------------------------------------
 
@@ -279,21 +281,18 @@ class NudgeScheduler:
     def preview(self, now: datetime | None = None) -> list[Planned]:
         """What a tick at *now* would decide, recording and sending nothing (dry run)."""
         now = now or self.clock()
-        self._preview_history = {}
+        scheduled: dict[int, list[PastNudge]] = {}  # what this preview would have sent
         planned: list[Planned] = []
         with self.sessions() as session:
             rules = effective_rules(session, self.rules)
             for site in self.config.sites:
                 for trigger in self.find_triggers(session, site, now):
-                    decisions = self.plan(session, trigger, rules, now)
+                    decisions = self.plan(session, trigger, rules, now, scheduled)
                     for item in decisions:
                         if isinstance(item.decision, Send) and item.member_id is not None:
-                            self._preview_history.setdefault(item.member_id, []).append(
-                                _past(item.decision)
-                            )
+                            scheduled.setdefault(item.member_id, []).append(_past(item.decision))
                     planned.extend(decisions)
             session.rollback()
-        self._preview_history = {}
         return planned
 
     # -- finding triggers ---------------------------------------------------------------------
@@ -379,7 +378,9 @@ class NudgeScheduler:
             )
             member = visit.member_id
             if previous is None:
-                if rules.welcome_first_day.enabled:
+                joined_at = session.scalar(select(Member.created_at).where(Member.id == member))
+                new = joined_at is not None and visit.arrived_at - joined_at <= NEW_MEMBER
+                if rules.welcome_first_day.enabled and new:
                     found.append(
                         PendingTrigger(
                             f"welcome:{visit.id}",
@@ -454,9 +455,14 @@ class NudgeScheduler:
     # -- deciding -----------------------------------------------------------------------------
 
     def plan(
-        self, session: Session, trigger: PendingTrigger, rules: RulesConfig, now: datetime
+        self,
+        session: Session,
+        trigger: PendingTrigger,
+        rules: RulesConfig,
+        now: datetime,
+        scheduled: dict[int, list[PastNudge]] | None = None,
     ) -> list[Planned]:
-        """The decisions of one trigger (recording nothing)."""
+        """The decisions of one trigger (recording nothing); *scheduled*: unrecorded history."""
         site = self.config.site(trigger.site_id)
         assert site is not None
         moment = session.get(Moment, trigger.moment_id) if trigger.moment_id is not None else None
@@ -473,7 +479,8 @@ class NudgeScheduler:
                 )
             ).all()
             candidates = [
-                self.candidate(session, site, m, now, moment=moment) for m in sorted(set(on_site))
+                self.candidate(session, site, m, now, moment=moment, scheduled=scheduled)
+                for m in sorted(set(on_site))
             ]
             left = (
                 None if rule_moment.capacity is None else rule_moment.capacity - rule_moment.rsvps
@@ -487,7 +494,13 @@ class NudgeScheduler:
             return [Planned(trigger, moment.title, decide(event, None, rules, now))]
         assert trigger.member_id is not None
         candidate = self.candidate(
-            session, site, trigger.member_id, now, moment=moment, trigger=trigger
+            session,
+            site,
+            trigger.member_id,
+            now,
+            moment=moment,
+            trigger=trigger,
+            scheduled=scheduled,
         )
         if candidate is None:
             return []
@@ -557,6 +570,7 @@ class NudgeScheduler:
         *,
         moment: Moment | None = None,
         trigger: PendingTrigger | None = None,
+        scheduled: dict[int, list[PastNudge]] | None = None,
     ) -> Candidate | None:
         """What the guardrails need to know about one member (None: erased meanwhile)."""
         member = session.get(Member, member_id)
@@ -613,7 +627,9 @@ class NudgeScheduler:
             on_site=on_site is not None,
             interests=interests(session, member.id, now),
             joined=frozenset(joined),
-            history=tuple(self.history(session, member.id, now)),
+            history=tuple(
+                self.history(session, member.id, now) + (scheduled or {}).get(member.id, [])
+            ),
             first_visit=trigger is not None and trigger.kind is K.WELCOME_FIRST_DAY,
             days_since_last_visit=days if trigger and trigger.kind is K.WELCOME_BACK else None,
             streak_days_without_moment=(
@@ -624,7 +640,7 @@ class NudgeScheduler:
         )
 
     def history(self, session: Session, member_id: int, now: datetime) -> list[PastNudge]:
-        """The member's nudges sent or scheduled (log) plus those of a running preview."""
+        """The member's nudges sent or scheduled, from the log."""
         rows = session.scalars(
             select(NudgeRecord).where(
                 NudgeRecord.member_id == member_id,
@@ -641,7 +657,7 @@ class NudgeScheduler:
             )
             for row in rows
         ]
-        return past + self._preview_history.get(member_id, [])
+        return past
 
     # -- recording ----------------------------------------------------------------------------
 

@@ -390,6 +390,16 @@ def test_welcome_on_the_first_day_and_back_after_a_long_absence(
     assert returned.trigger.days == 29
 
 
+def test_members_registered_long_before_the_hub_saw_them_are_not_welcomed_as_new(
+    config: HubConfig, db: sessionmaker[Session]
+) -> None:
+    with db.begin() as session:
+        veteran = reachable_member(session, "Ancienne", now=T0 - timedelta(days=400))
+        here(session, veteran.id, T0)
+    report = scheduler(config, db, rules()).tick(T0 + timedelta(minutes=1))
+    assert report.decisions(K.WELCOME_FIRST_DAY) == []
+
+
 # 1. Arrival message ------------------------------------------------------------------------
 
 
