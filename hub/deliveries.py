@@ -20,7 +20,9 @@ making sense (``expires_at``: the moment has started) fails as ``expired`` inste
 
 Targets are resolved at each try, from the member (their Apprise URL, their e-mail address with
 the hub's mail account) or the settings (a site's staff URLs, a webhook id): no URL or secret is
-stored with the message, and a member who withdrew their consent in the meantime gets nothing.
+stored with the message, and a member who withdrew their consent in the meantime gets nothing
+(nor do staff get a suggestion about a member who withdrew their insights consent). Rows name
+the member they are for or about, so erasing a member erases their pending messages too.
 """
 
 from __future__ import annotations
@@ -121,6 +123,10 @@ def resolve_target(session: Session, row: Delivery, settings: ChannelSettings) -
     """Where *row* goes now, or :class:`TargetError`."""
     channel = Channel(row.channel)
     if channel is Channel.STAFF:
+        if row.member_id is not None:  # a suggestion about a member: still with their consent?
+            about = session.get(Member, row.member_id)
+            if about is None or not about.allows(Consent.INSIGHTS):
+                raise TargetError("consent withdrawn")
         return SiteTarget(row.target_ref)
     if channel is Channel.SCREEN:
         return ScreenTarget(row.site_id, int(row.target_ref))

@@ -780,7 +780,7 @@ class NudgeScheduler:
             send_at=send_at,
             expires_at=expires,
             now=now,
-            member_id=item.member_id if not staff else None,
+            member_id=item.member_id,  # also for a suggestion about them: erased with them
             nudge_id=record_id,
             meta={
                 "nudge_id": str(record_id),

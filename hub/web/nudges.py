@@ -1,8 +1,10 @@
 """The nudge switches for the staff page: pause, resume, and the dry-run explanation.
 
 ``POST /api/nudges/pause`` stops every nudge at once (for every hub process sharing the
-database), ``POST /api/nudges/resume`` lifts it, ``GET /api/nudges/dry-run`` returns the lines a
-community manager reads: what the rules would send now (or at ``?at=``), to whom, and why not.
+database), ``POST /api/nudges/resume`` lifts it, ``POST /api/nudges/dry-run-mode`` with
+``{"on": true}`` keeps deciding and logging but delivers nothing, and ``GET /api/nudges/dry-run``
+returns the lines a community manager reads: what the rules would send now (or at ``?at=``), to
+whom, and why not.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from hub.config import Language
-from hub.nudge_control import effective_rules, is_paused, pause, resume
+from hub.nudge_control import effective_rules, is_paused, pause, resume, set_dry_run
 from hub.nudge_scheduler import explain_planned
 from hub.web.deps import RuntimeDep
 
@@ -31,6 +33,7 @@ def _state(runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("")
+# role: staff
 def state(runtime: RuntimeDep) -> dict[str, Any]:
     """Whether nudges are paused (by staff or by the rules file) and in dry-run mode."""
     return _state(runtime)
@@ -51,6 +54,23 @@ def resume_nudges(runtime: RuntimeDep) -> dict[str, Any]:
     """Lift the staff pause."""
     with runtime.sessions.begin() as session:
         resume(session, runtime.clock())
+    return _state(runtime)
+
+
+class DryRunMode(BaseModel):
+    """The dry-run switch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool
+
+
+@router.post("/dry-run-mode")
+# role: staff
+def dry_run_mode(body: DryRunMode, runtime: RuntimeDep) -> dict[str, Any]:
+    """Turn the dry-run mode on (decide and log, deliver nothing) or off, on every hub process."""
+    with runtime.sessions.begin() as session:
+        set_dry_run(session, body.on, runtime.clock())
     return _state(runtime)
 
 

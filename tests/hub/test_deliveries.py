@@ -181,7 +181,14 @@ def test_expired_unreachable_and_withdrawn_deliveries_fail_with_their_reason(
         assert member is not None
         withdraw(member, Consent.MESSAGES)
     with sessions.begin() as session:
+        about = enqueue(
+            session, site_id=SITE, channel=Channel.STAFF, target_ref=SITE,
+            recipient_kind=RecipientKind.STAFF, language="fr", subject="Un membre à présenter",
+            body="Camille…", send_at=T0, now=T0, member_id=member_id,
+        ).message_id  # fmt: skip
+    with sessions.begin() as session:
         assert claim_due(session, SETTINGS, T0) == []
+    assert row(sessions, about).last_error == "consent withdrawn"  # no insights consent
     assert (row(sessions, late).state, row(sessions, late).last_error) == (
         "failed",
         "expired before it could be sent",

@@ -330,7 +330,8 @@ def test_tenant_streak_suggests_an_introduction_to_staff_never_to_the_member(
     assert ReasonCode.NO_CONSENT_KIND in decided["Discret"].codes
     (suggestion,) = deliveries(db)
     assert (suggestion.channel, suggestion.recipient_kind) == ("staff", "staff")
-    assert suggestion.member_id is None  # the staff channel, not the member's
+    assert suggestion.target_ref == SITE  # the site's staff channel, not the member's
+    assert suggestion.member_id == tenant_id  # about them: erased with them
     assert "Locataire" in suggestion.body
     assert "5" in suggestion.body
     # Next day: the cooldown (from the log) holds it back.

@@ -51,6 +51,10 @@ def test_pause_resume_and_dry_run_explanation(hub: RunningHub) -> None:
             "/api/nudges/dry-run", params={"at": at.isoformat(), "lang": "en"}
         ).json()
         resumed = client.post("/api/nudges/resume").json()
+        dry = client.post("/api/nudges/dry-run-mode", json={"on": True}).json()
+        simulated = client.get("/api/nudges/dry-run", params={"at": at.isoformat()}).json()
+        wet = client.post("/api/nudges/dry-run-mode", json={"on": False}).json()
+        bad_switch = client.post("/api/nudges/dry-run-mode", json={"on": "maybe"})
         bad = client.get("/api/nudges/dry-run", params={"at": "yesterday"})
     assert preview["lines"][0] == "éKilibre — 10/03/2026 09:50"
     assert "Moment imminent (moment_soon)" in preview["lines"]
@@ -64,4 +68,7 @@ def test_pause_resume_and_dry_run_explanation(hub: RunningHub) -> None:
     assert "  Camille : pas d’envoi — envois en pause" in while_paused["lines"]
     assert "  Camille: not sent — nudges paused" in english["lines"]
     assert resumed["paused"] is False
+    assert (dry["dry_run"], wet["dry_run"]) == (True, False)
+    assert simulated["dry_run"] is True
+    assert bad_switch.status_code == 422
     assert bad.status_code == 422
