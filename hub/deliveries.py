@@ -16,7 +16,8 @@ OR claimed_until < now`` and only the process whose update matched sends it, so 
 the database never both send; if a hub dies mid-delivery, the lease runs out and another (or the
 same, restarted) picks the row up again — delivery is at least once, receivers deduplicate on the
 message id. Nothing leaves while the nudges are paused, and a message still unsent when it stops
-making sense (``expires_at``: the moment has started) fails as ``expired`` instead.
+making sense fails instead, with the reason: ``expires_at`` passed (the moment has started), the
+moment was cancelled, or the invited member joined it in the meantime (from the lobby QR code).
 
 Targets are resolved at each try, from the member (their Apprise URL, their e-mail address with
 the hub's mail account) or the settings (a site's staff URLs, a webhook id): no URL or secret is
@@ -50,7 +51,7 @@ from hub.channels.base import (
 )
 from hub.channels.dispatcher import DeliveryEvent, DeliveryState, Dispatcher
 from hub.channels.settings import ChannelSettings
-from hub.db.models import Consent, Delivery, Member, MemberChannel
+from hub.db.models import Consent, Delivery, Member, MemberChannel, Moment, Rsvp
 from hub.nudge_log import mark_sent
 from hub.nudges.rules import Channel
 
@@ -208,6 +209,10 @@ def claim_due(
         if row.attempts == 0 and row.expires_at is not None and row.expires_at <= now:
             _fail(row, "expired before it could be sent", now)
             continue
+        stale = _pointless(session, row)
+        if stale is not None:
+            _fail(row, stale, now)
+            continue
         try:
             target = resolve_target(session, row, settings)
         except TargetError as error:
@@ -215,6 +220,30 @@ def claim_due(
             continue
         messages.append(message_of(row, target))
     return messages
+
+
+INVITATIONS = frozenset({"moment_soon", "arrival_message"})
+
+
+def _pointless(session: Session, row: Delivery) -> str | None:
+    """Why a message about a moment no longer makes sense (cancelled, or already joined)."""
+    moment_id = (row.meta or {}).get("moment")
+    if moment_id is None or not moment_id.isdigit():
+        return None
+    moment = session.get(Moment, int(moment_id))
+    if moment is None or moment.cancelled_at is not None:
+        return "the moment was cancelled"
+    if (
+        row.member_id is not None
+        and row.recipient_kind == RecipientKind.MEMBER.value
+        and (row.meta or {}).get("rule") in INVITATIONS
+        and session.scalar(
+            select(Rsvp.id).where(Rsvp.moment_id == moment.id, Rsvp.member_id == row.member_id)
+        )
+        is not None
+    ):
+        return "the member joined in the meantime"
+    return None
 
 
 def release(session: Session, message_id: str, now: datetime) -> None:

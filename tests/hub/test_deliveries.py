@@ -18,6 +18,7 @@ from hub.channels.base import RecipientKind, SiteTarget
 from hub.channels.dispatcher import Dispatcher
 from hub.channels.screen import ScreenChannel
 from hub.channels.settings import ChannelSettings, RetryPolicy
+from hub.config import HubConfig
 from hub.db.models import Consent, Delivery, Member, NudgeRecord
 from hub.deliveries import (
     DatabaseDeliveryStore,
@@ -27,9 +28,11 @@ from hub.deliveries import (
     with_recipient,
 )
 from hub.members import withdraw
+from hub.moments import add_moment, cancel_moment
 from hub.nudge_control import is_paused, pause
 from hub.nudge_log import record_decision
 from hub.nudges.rules import Channel
+from hub.rsvp import join
 from tests.hub.channels.conftest import (  # noqa: F401 (fixtures)
     FakeSleep,
     HttpReceiver,
@@ -252,3 +255,41 @@ async def test_staff_alerts_and_screen_announcements_need_no_member(
 def test_mail_url_gets_the_member_address() -> None:
     url = with_recipient("mailtos://hub:secret@smtp.example.org?from=vivant@example.org", "c@x.fr")
     assert url == "mailtos://hub:secret@smtp.example.org?from=vivant%40example.org&to=c%40x.fr"
+
+
+def test_an_invitation_that_became_pointless_is_not_sent(
+    sessions: sessionmaker[Session], site_config: HubConfig
+) -> None:
+    with sessions.begin() as session:
+        moments = [
+            add_moment(
+                session,
+                site_config.sites[0],
+                room_id="cuisine",
+                title=title,
+                kind="other",
+                starts_at=T0 + timedelta(minutes=10),
+                ends_at=T0 + timedelta(hours=1),
+                now=T0,
+            )
+            for title in ("Joined", "Cancelled", "Still on")
+        ]
+        member = reachable_member(session, "Camille", now=T0)
+        session.flush()
+        ids = []
+        for moment in moments:
+            ids.append(
+                enqueue(
+                    session, site_id=SITE, channel=Channel.APPRISE, target_ref=str(member.id),
+                    recipient_kind=RecipientKind.MEMBER, language="fr", subject=moment.title,
+                    body="…", send_at=T0, now=T0, member_id=member.id,
+                    meta={"rule": "moment_soon", "moment": str(moment.id)},
+                ).message_id
+            )  # fmt: skip
+        join(session, moments[0].id, member.id, T0)
+        cancel_moment(session, site_config.sites[0], moments[1].id, now=T0)
+    with sessions.begin() as session:
+        (left,) = claim_due(session, SETTINGS, T0)
+    assert left.id == ids[2]
+    assert row(sessions, ids[0]).last_error == "the member joined in the meantime"
+    assert row(sessions, ids[1]).last_error == "the moment was cancelled"
