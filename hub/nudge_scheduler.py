@@ -14,9 +14,9 @@ moments, RSVPs, attendance) and at its live room location, and finds what the ru
    suggestion to the *staff* (never a message to the member), with the member's insights consent;
 
 and runs each through :func:`~hub.nudges.guardrails.decide`. The scheduler decides nothing
-itself: it only feeds the guardrails real data — consents mapped to channels and kinds, past
-nudges from the log (caps, rotation, cooldown), the room the member is in now from the live
-locator (no message in a meeting room), and the staff switches (pause, dry run).
+itself: it only feeds the guardrails real data (:mod:`hub.nudge_facts`: consents mapped to
+channels and kinds, past nudges from the log for caps, rotation and cooldowns, the room the
+member is in now from the live locator) and the staff switches (:mod:`hub.nudge_control`).
 
 **Each trigger fires once**, across ticks, restarts and two hub processes sharing the database:
 its key (``moment_soon:42:<start>``, ``arrival:17``, …) is inserted in ``nudge_triggers`` in the
@@ -36,35 +36,29 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.channels.base import RecipientKind
-from hub.config import HubConfig, Language, RoomKind, SiteSettings
+from hub.config import HubConfig, Language, SiteSettings
 from hub.db.models import (
-    Attendance,
-    Consent,
     Member,
-    MemberChannel,
     Moment,
-    NudgeRecord,
     NudgeTrigger,
     PresenceSession,
-    RoomDwell,
 )
 from hub.deliveries import enqueue
 from hub.i18n import gettext
 from hub.nudge_control import effective_rules
+from hub.nudge_facts import LiveRooms, NudgeFacts, streak_without_moment
 from hub.nudge_log import Decision as LogDecision
 from hub.nudge_log import record_decision
 from hub.nudges.dryrun import explain
 from hub.nudges.experiment import Arm
 from hub.nudges.guardrails import (
-    Candidate,
     Decision,
     Holdout,
     PastNudge,
@@ -74,18 +68,12 @@ from hub.nudges.guardrails import (
     decide,
     plan_moment_soon,
 )
-from hub.nudges.guardrails import Moment as RuleMoment
-from hub.nudges.rules import MEMBER_KINDS, Channel, NudgeKind, RulesConfig
-from hub.rsvp import going_count, members_joined
+from hub.nudges.rules import Channel, NudgeKind, RulesConfig
+from hub.rsvp import members_joined
 from hub.signing import Purpose, Signer
 
 log = logging.getLogger(__name__)
 
-HISTORY = timedelta(days=60)
-"""Past nudges read per member: enough for weekly caps, rotation and the streak cooldown."""
-INTERESTS = timedelta(days=90)
-"""Moments attended within this period make a member's interests (their tags and kinds)."""
-STREAK_LOOKBACK_DAYS = 60
 WELCOME_LOOKBACK = timedelta(minutes=30)
 """Arrivals older than this are not looked at (their delay windows are over anyway)."""
 NEW_MEMBER = timedelta(days=30)
@@ -102,47 +90,6 @@ K = NudgeKind
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class LiveRooms(Protocol):
-    """Where members are now, from the live locator (the hub's :class:`~hub.live.LiveState`)."""
-
-    def room_of_member(self, site_id: str, member_id: int) -> str | None:
-        """The room the member is located in, if known."""
-        ...
-
-
-class LiveStateRooms:
-    """:class:`LiveRooms` read from :class:`hub.live.LiveState` without touching it.
-
-    The ingest worker updates the live state in another thread; this only reads it, copying the
-    tag table first and retrying if it changed under the copy.
-    """
-
-    def __init__(self, live: object) -> None:
-        self._live = live
-
-    def room_of_member(self, site_id: str, member_id: int) -> str | None:
-        """The room of one of the member's located tags, if any."""
-        sites = getattr(self._live, "sites", {})
-        site = sites.get(site_id)
-        if site is None:
-            return None
-        for _ in range(3):
-            try:
-                tags = [
-                    tag for tag, owner in list(site.owners.items()) if owner.member_id == member_id
-                ]
-                break
-            except RuntimeError:  # the dict changed while being copied: read again
-                continue
-        else:
-            return None
-        for tag in tags:
-            room = site.locator.room_of(tag)
-            if room is not None:
-                return str(room)
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +158,7 @@ class NudgeScheduler:
         self.config = config
         self.sessions = sessions
         self.rules = rules
-        self.live = live
+        self.facts = NudgeFacts(config, live)
         self.signer = signer
         self.clock = clock
         self.rand = rand
@@ -466,7 +413,7 @@ class NudgeScheduler:
         site = self.config.site(trigger.site_id)
         assert site is not None
         moment = session.get(Moment, trigger.moment_id) if trigger.moment_id is not None else None
-        rule_moment = self._rule_moment(session, site, moment, now) if moment else None
+        rule_moment = self.facts.rule_moment(session, site, moment, now) if moment else None
         event = Trigger(
             kind=trigger.kind, at=trigger.at, zone=site.zone, site=site.name, moment=rule_moment
         )
@@ -479,7 +426,7 @@ class NudgeScheduler:
                 )
             ).all()
             candidates = [
-                self.candidate(session, site, m, now, moment=moment, scheduled=scheduled)
+                self.facts.candidate(session, site, m, now, moment=moment, scheduled=scheduled)
                 for m in sorted(set(on_site))
             ]
             left = (
@@ -493,13 +440,14 @@ class NudgeScheduler:
             assert moment is not None
             return [Planned(trigger, moment.title, decide(event, None, rules, now))]
         assert trigger.member_id is not None
-        candidate = self.candidate(
+        candidate = self.facts.candidate(
             session,
             site,
             trigger.member_id,
             now,
             moment=moment,
-            trigger=trigger,
+            about=trigger.kind,
+            days=trigger.days,
             scheduled=scheduled,
         )
         if candidate is None:
@@ -512,152 +460,6 @@ class NudgeScheduler:
                 trigger.member_id,
             )
         ]
-
-    def _rule_moment(
-        self, session: Session, site: SiteSettings, moment: Moment, now: datetime
-    ) -> RuleMoment:
-        room = site.room(moment.room_id)
-        going = going_count(session, moment.id)
-        return RuleMoment(
-            id=str(moment.id),
-            title=moment.title,
-            room=room.name if room else moment.room_id,
-            starts_at=moment.starts_at,
-            tags=frozenset(moment.tags or []) | {moment.kind},
-            capacity=moment.capacity,
-            attendees=self._present(session, site, moment),
-            rsvps=going,
-        )
-
-    def _present(self, session: Session, site: SiteSettings, moment: Moment) -> int:
-        """People in the moment's room now: located members, attendance rows, whichever is more."""
-        recorded = int(
-            session.scalar(
-                select(func.count(Attendance.id)).where(Attendance.moment_id == moment.id)
-            )
-            or 0
-        )
-        located = 0
-        on_site = session.scalars(
-            select(PresenceSession.member_id).where(
-                PresenceSession.site_id == site.id, PresenceSession.departed_at.is_(None)
-            )
-        ).all()
-        for member_id in set(on_site):
-            if self._room_of(session, site, member_id) == moment.room_id:
-                located += 1
-        return max(recorded, located)
-
-    def _room_of(self, session: Session, site: SiteSettings, member_id: int) -> str | None:
-        if self.live is not None:
-            room = self.live.room_of_member(site.id, member_id)
-            if room is not None:
-                return room
-        return session.scalar(
-            select(RoomDwell.room_id).where(
-                RoomDwell.member_id == member_id,
-                RoomDwell.site_id == site.id,
-                RoomDwell.left_at.is_(None),
-            )
-        )
-
-    def candidate(
-        self,
-        session: Session,
-        site: SiteSettings,
-        member_id: int,
-        now: datetime,
-        *,
-        moment: Moment | None = None,
-        trigger: PendingTrigger | None = None,
-        scheduled: dict[int, list[PastNudge]] | None = None,
-    ) -> Candidate | None:
-        """What the guardrails need to know about one member (None: erased meanwhile)."""
-        member = session.get(Member, member_id)
-        if member is None:
-            return None
-        channels: set[Channel] = set()
-        kinds: set[NudgeKind] = set()
-        if member.allows(Consent.MESSAGES):
-            kinds |= MEMBER_KINDS - {K.ARRIVAL_GREETING}
-            addresses = set(
-                session.scalars(
-                    select(MemberChannel.channel).where(MemberChannel.member_id == member.id)
-                )
-            )
-            if Channel.APPRISE.value in addresses:
-                channels.add(Channel.APPRISE)
-            if Channel.WEBHOOK.value in addresses:
-                channels.add(Channel.WEBHOOK)
-            if member.email and self.config.channels.email_url is not None:
-                channels.add(Channel.EMAIL)
-        if member.allows(Consent.SCREEN_DISPLAY):
-            channels.add(Channel.SCREEN)
-            kinds.add(K.ARRIVAL_GREETING)
-        if member.allows(Consent.INSIGHTS):  # an individual suggestion to staff is an insight
-            channels.add(Channel.STAFF)
-            kinds.add(K.TENANT_STREAK_STAFF)
-        room_id = self._room_of(session, site, member.id)
-        room = site.room(room_id) if room_id else None
-        joined: set[str] = set()
-        if moment is not None:
-            if member.id in members_joined(session, [moment.id])[moment.id]:
-                joined.add(str(moment.id))
-            if session.scalar(
-                select(Attendance.id).where(
-                    Attendance.moment_id == moment.id, Attendance.member_id == member.id
-                )
-            ):
-                joined.add(str(moment.id))
-        on_site = session.scalar(
-            select(PresenceSession.id).where(
-                PresenceSession.member_id == member.id,
-                PresenceSession.site_id == site.id,
-                PresenceSession.departed_at.is_(None),
-            )
-        )
-        days = trigger.days if trigger is not None else None
-        return Candidate(
-            member_id=str(member.id),
-            first_name=member.first_name,
-            language=Language.EN if member.language == "en" else Language.FR,
-            channels=frozenset(channels),
-            kinds=frozenset(kinds),
-            room_kind=RoomKind(room.kind) if room else None,
-            on_site=on_site is not None,
-            interests=interests(session, member.id, now),
-            joined=frozenset(joined),
-            history=tuple(
-                self.history(session, member.id, now) + (scheduled or {}).get(member.id, [])
-            ),
-            first_visit=trigger is not None and trigger.kind is K.WELCOME_FIRST_DAY,
-            days_since_last_visit=days if trigger and trigger.kind is K.WELCOME_BACK else None,
-            streak_days_without_moment=(
-                days
-                if days is not None and trigger and trigger.kind is K.TENANT_STREAK_STAFF
-                else 0
-            ),
-        )
-
-    def history(self, session: Session, member_id: int, now: datetime) -> list[PastNudge]:
-        """The member's nudges sent or scheduled, from the log."""
-        rows = session.scalars(
-            select(NudgeRecord).where(
-                NudgeRecord.member_id == member_id,
-                NudgeRecord.decision == LogDecision.SENT.value,
-                NudgeRecord.triggered_at >= now - HISTORY,
-            )
-        )
-        past = [
-            PastNudge(
-                sent_at=row.sent_at or row.not_before or row.triggered_at,
-                kind=NudgeKind(row.rule),
-                variant_id=row.variant_id or "",
-                channel=Channel(row.channel or Channel.STAFF.value),
-            )
-            for row in rows
-        ]
-        return past
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -804,55 +606,6 @@ def _past(send: Send) -> PastNudge:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def interests(session: Session, member_id: int, now: datetime) -> frozenset[str]:
-    """Tags and kinds of the moments the member attended lately (their own actions, no survey)."""
-    rows = session.execute(
-        select(Moment.tags, Moment.kind)
-        .join(Attendance, Attendance.moment_id == Moment.id)
-        .where(Attendance.member_id == member_id, Moment.starts_at >= now - INTERESTS)
-    )
-    found: set[str] = set()
-    for tags, kind in rows:
-        found.update(tags or [])
-        found.add(kind)
-    return frozenset(found)
-
-
-def streak_without_moment(session: Session, site: SiteSettings, member_id: int, today: date) -> int:
-    """Days in a row (ending *today*, site-local) the member came without attending a moment.
-
-    A weekend day without a visit neither counts nor breaks the streak (most spaces are closed);
-    a weekday without a visit, or any day with an attended moment, ends it.
-    """
-    zone = site.zone
-    since = datetime.combine(today - timedelta(days=STREAK_LOOKBACK_DAYS), time.min, tzinfo=zone)
-    visits = session.scalars(
-        select(PresenceSession.arrived_at).where(
-            PresenceSession.member_id == member_id,
-            PresenceSession.site_id == site.id,
-            PresenceSession.arrived_at >= since,
-        )
-    )
-    days_on_site = {at.astimezone(zone).date() for at in visits}
-    attended = session.scalars(
-        select(Moment.starts_at)
-        .join(Attendance, Attendance.moment_id == Moment.id)
-        .where(Attendance.member_id == member_id, Moment.starts_at >= since)
-    )
-    days_with_moment = {at.astimezone(zone).date() for at in attended}
-    streak = 0
-    day = today
-    for _ in range(STREAK_LOOKBACK_DAYS):
-        if day in days_with_moment:
-            break
-        if day in days_on_site:
-            streak += 1
-        elif day.weekday() < 5:
-            break
-        day -= timedelta(days=1)
-    return streak
 
 
 def explain_planned(

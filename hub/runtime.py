@@ -33,8 +33,9 @@ from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
 from hub.nudge_control import effective_rules
+from hub.nudge_facts import LiveStateRooms
 from hub.nudge_log import resolve_outcomes
-from hub.nudge_scheduler import LiveStateRooms, NudgeScheduler
+from hub.nudge_scheduler import NudgeScheduler
 from hub.nudges.rules import load_rules
 from hub.signing import Signer, stored_secret_key
 from hub.sites import sync_sites

@@ -32,12 +32,8 @@ from hub.db.models import (
 from hub.live import LiveState
 from hub.moments import add_moment
 from hub.nudge_control import pause, resume, set_dry_run
-from hub.nudge_scheduler import (
-    LiveStateRooms,
-    NudgeScheduler,
-    explain_planned,
-    streak_without_moment,
-)
+from hub.nudge_facts import LiveStateRooms, streak_without_moment
+from hub.nudge_scheduler import NudgeScheduler, explain_planned
 from hub.nudges.guardrails import ReasonCode, Send, Skip
 from hub.nudges.rules import Caps, NudgeKind, RulesConfig
 from hub.presence import arrive, depart
@@ -343,20 +339,6 @@ def test_tenant_streak_suggests_an_introduction_to_staff_never_to_the_member(
     again = {p.name: p.decision for p in later.decisions(K.TENANT_STREAK_STAFF)}
     assert isinstance(again["Locataire"], Skip)
     assert ReasonCode.RECENTLY_SUGGESTED in again["Locataire"].codes
-
-
-def test_a_moment_attended_breaks_the_streak(config: HubConfig, db: sessionmaker[Session]) -> None:
-    tuesday = T0.replace(hour=11)
-    with db.begin() as session:
-        member = reachable_member(session, "Coworker", now=T0)
-        visits(session, member.id, 5, tuesday)
-        monday = breakfast(session, config, (tuesday - timedelta(days=1)).replace(hour=10))
-        session.add(
-            Attendance(moment_id=monday.id, member_id=member.id, source="dwell", confidence=0.7,
-                       minutes_present=20, recorded_at=tuesday)
-        )  # fmt: skip
-        session.flush()
-        assert streak_without_moment(session, config.sites[0], member.id, tuesday.date()) == 1
 
 
 # 5. Welcome --------------------------------------------------------------------------------
