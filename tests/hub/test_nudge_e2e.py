@@ -1,7 +1,8 @@
 """End to end on the real Mosquitto: members badge in, a moment is about to start, the right
 members (and only them) get the invitation on a local HTTP receiver through Apprise; the invited
-member walks into the kitchen (BLE windows of an enrolled tag) and the attendance is recorded,
-with its source, and credited to the nudge.
+member walks into the kitchen (BLE windows of an enrolled tag); five minutes after the start,
+with one person there, the site's staff channel gets the low-attendance alert; the attendance is
+recorded, with its source, and credited to the nudge.
 
 The hub runs for real (uvicorn, MQTT, ingest, live location, scheduler, delivery pump,
 dispatcher); only the nudges' clock is moved forward, so the test does not wait ten minutes.
@@ -74,13 +75,14 @@ def rules_file(path: Path) -> Path:
     return path
 
 
-def config_for(broker: str, root: str, tmp_path: Path) -> HubConfig:
+def config_for(broker: str, root: str, tmp_path: Path, staff_url: str) -> HubConfig:
     data = hub_config(
         broker, root, f"sqlite:///{tmp_path / 'hub.db'}", client_id=f"hub-{root[:9]}"
     ).model_dump(mode="json")
     data["mqtt"].pop("password", None)
     data["live_tick_s"] = 0.5
     data["sites"][0]["nodes"].append({"id": "pi-cuisine", "rooms": ["cuisine"]})
+    data["channels"] = {"sites": {SITE: {"apprise_urls": [staff_url]}}}
     data["nudges"] = {
         "tick_s": 0.2,
         "delivery_poll_s": 0.2,
@@ -148,7 +150,8 @@ def test_invitation_reaches_the_right_members_and_attendance_follows(
     system_broker_url: str, topic_root: str, tmp_path: Path, http_receiver: HttpReceiver
 ) -> None:
     clock = TravelClock()
-    config = config_for(system_broker_url, topic_root, tmp_path)
+    staff_url = http_receiver.url("json", "/staff")
+    config = config_for(system_broker_url, topic_root, tmp_path, staff_url)
     with running_hub(config, clock=clock) as hub:
         roles = people(hub, http_receiver)
         assert set(roles) == {"held_out", "invited", "rsvped", "away", "refused"}
@@ -226,6 +229,13 @@ def test_invitation_reaches_the_right_members_and_attendance_follows(
             return dwell is not None and dwell.room_id == "cuisine"
 
         wait_until(in_kitchen, within=10, what="the invited member located in the kitchen")
+
+        # Five minutes after the start, one person in the kitchen: the site's staff are alerted.
+        clock.offset = start - datetime.now(UTC) + timedelta(minutes=5, seconds=1)
+        wait_until(lambda: len(http_receiver.received) == 2, within=10, what="the staff alert")
+        alert = http_receiver.received[1]
+        assert alert.path == "/staff"
+        assert "1 présent(s) pour 1 attendu(s)" in json.loads(alert.body)["message"]
         hub.runtime.update_attendance(start + timedelta(minutes=20))
         hub.runtime.update_attendance(start + timedelta(hours=1, minutes=16))  # settled
         with hub.runtime.sessions() as session:
@@ -233,7 +243,7 @@ def test_invitation_reaches_the_right_members_and_attendance_follows(
             outcomes = {
                 r.member_id: r.outcome
                 for r in session.scalars(select(NudgeRecord))
-                if r.decision != "skipped"
+                if r.decision != "skipped" and r.member_id is not None
             }
     assert (attendance.member_id, attendance.moment_id) == (roles["invited"], moment_id)
     assert attendance.source == "dwell"
