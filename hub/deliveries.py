@@ -32,6 +32,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -172,13 +173,21 @@ def _fail(row: Delivery, detail: str, now: datetime) -> None:
     row.updated_at = now
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery taken from the database: its message and the attempts already made."""
+
+    message: OutboundMessage
+    attempts: int
+
+
 def claim_due(
     session: Session,
     settings: ChannelSettings,
     now: datetime,
     lease: timedelta = LEASE,
     limit: int = BATCH,
-) -> list[OutboundMessage]:
+) -> list[Claimed]:
     """Claim deliveries due at *now*; fail the expired and unreachable ones. Commit after."""
     rows = session.scalars(
         select(Delivery)
@@ -191,7 +200,7 @@ def claim_due(
         .order_by(Delivery.send_at, Delivery.id)
         .limit(limit)
     ).all()
-    messages = []
+    claimed_rows: list[Claimed] = []
     for row in rows:
         claimed = session.execute(
             update(Delivery)
@@ -218,8 +227,8 @@ def claim_due(
         except TargetError as error:
             _fail(row, str(error), now)
             continue
-        messages.append(message_of(row, target))
-    return messages
+        claimed_rows.append(Claimed(message_of(row, target), row.attempts))
+    return claimed_rows
 
 
 INVITATIONS = frozenset({"moment_soon", "arrival_message"})
@@ -318,7 +327,7 @@ class DeliveryPump:
         self._clock = clock
         self._lease = lease
 
-    def due(self) -> list[OutboundMessage]:
+    def due(self) -> list[Claimed]:
         """Claim what is due now (nothing while paused)."""
         now = self._clock()
         with self._sessions.begin() as session:
@@ -328,13 +337,12 @@ class DeliveryPump:
 
     async def pump_once(self) -> int:
         """Hand every due delivery to the dispatcher; returns how many were handed over."""
-        messages = await asyncio.to_thread(self.due)
         handed = 0
-        for message in messages:
-            if self._dispatcher.submit(message):
+        for claimed in await asyncio.to_thread(self.due):
+            if self._dispatcher.submit(claimed.message, attempts=claimed.attempts):
                 handed += 1
             else:
-                await asyncio.to_thread(self._release, message.id)
+                await asyncio.to_thread(self._release, claimed.message.id)
         return handed
 
     def _release(self, message_id: str) -> None:

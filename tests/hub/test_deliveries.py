@@ -169,7 +169,7 @@ def test_a_retry_waiting_in_a_dead_hub_is_taken_up_when_its_lease_runs_out(
     later = T0 + timedelta(minutes=3)
     with sessions.begin() as session:
         (again,) = claim_due(session, SETTINGS, later)
-    assert again.id == message_id
+    assert again.message.id == message_id
 
 
 def test_expired_unreachable_and_withdrawn_deliveries_fail_with_their_reason(
@@ -232,8 +232,8 @@ async def test_staff_alerts_and_screen_announcements_need_no_member(
         ids = screen.message_id, staff.message_id
     with sessions.begin() as session:
         messages = claim_due(session, SETTINGS, T0)
-    assert {m.target.key for m in messages} == {f"screen:{SITE}", f"site:{SITE}"}
-    assert SiteTarget(SITE) in [m.target for m in messages]
+    assert {c.message.target.key for c in messages} == {f"screen:{SITE}", f"site:{SITE}"}
+    assert SiteTarget(SITE) in [c.message.target for c in messages]
     pump, dispatcher = pump_for(
         sessions, clock, fake_sleep, announce=lambda s, m: announced.append((s, m))
     )
@@ -290,6 +290,25 @@ def test_an_invitation_that_became_pointless_is_not_sent(
         cancel_moment(session, site_config.sites[0], moments[1].id, now=T0)
     with sessions.begin() as session:
         (left,) = claim_due(session, SETTINGS, T0)
-    assert left.id == ids[2]
+    assert left.message.id == ids[2]
     assert row(sessions, ids[0]).last_error == "the member joined in the meantime"
     assert row(sessions, ids[1]).last_error == "the moment was cancelled"
+
+
+async def test_attempts_made_by_a_hub_that_died_still_count(
+    sessions: sessionmaker[Session], http_receiver: HttpReceiver, fake_sleep: FakeSleep
+) -> None:
+    clock = Clock()
+    http_receiver.statuses = [500]
+    _, message_id = queue_invitation(sessions, http_receiver.url("json", "/x"), send_at=T0)
+    with sessions.begin() as session:  # four attempts failed before the other hub died
+        found = session.scalar(select(Delivery).where(Delivery.message_id == message_id))
+        assert found is not None
+        found.state, found.attempts, found.next_attempt_at = "retrying", 4, T0
+    pump, dispatcher = pump_for(sessions, clock, fake_sleep, RetryPolicy(max_attempts=5))
+    async with dispatcher:
+        await pump.pump_once()
+        await dispatcher.join()
+    done = row(sessions, message_id)
+    assert (done.state, done.attempts) == ("failed", 5)
+    assert len(http_receiver.received) == 1
