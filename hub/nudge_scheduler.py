@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.channels.base import RecipientKind
@@ -213,6 +213,9 @@ class NudgeScheduler:
                     report.deliveries += self._record(session, trigger, planned, rules, now)
             except IntegrityError:
                 log.debug("trigger %s already fired elsewhere", trigger.key)
+                continue
+            except OperationalError as error:  # SQLite busy beyond its timeout: next tick
+                log.warning("trigger %s postponed: %s", trigger.key, type(error).__name__)
                 continue
             report.fired.append(trigger.key)
             report.planned.extend(planned)
