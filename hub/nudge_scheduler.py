@@ -69,8 +69,8 @@ from hub.nudges.guardrails import (
     plan_moment_soon,
 )
 from hub.nudges.rules import Channel, NudgeKind, RulesConfig
-from hub.rsvp import members_joined
-from hub.signing import Purpose, Signer
+from hub.rsvp import members_joined, rsvp_url
+from hub.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -599,8 +599,7 @@ class NudgeScheduler:
         """The member's signed RSVP link to the moment (None without a signer)."""
         if self.signer is None:
             return None
-        token = self.signer.dumps(Purpose.RSVP, {"member": member_id, "moment": moment_id})
-        return f"{self.config.http.base_url}/rsvp/{token}"
+        return rsvp_url(self.signer, self.config.http.base_url, member_id, moment_id)
 
 
 def _past(send: Send) -> PastNudge:

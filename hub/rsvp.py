@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hub.db.models import Consent, Member, MemberConsent, Moment, Rsvp
+from hub.signing import Purpose, Signer
 
 
 class RsvpStatus(StrEnum):
@@ -196,3 +197,9 @@ def members_joined(session: Session, moment_ids: Iterable[int]) -> dict[int, set
     for moment_id, member_id in rows:
         found[moment_id].add(member_id)
     return found
+
+
+def rsvp_url(signer: Signer, base_url: str, member_id: int, moment_id: int) -> str:
+    """The member's signed link to join or leave the moment (messages, lobby QR codes)."""
+    token = signer.dumps(Purpose.RSVP, {"member": member_id, "moment": moment_id})
+    return f"{base_url.rstrip('/')}/rsvp/{token}"

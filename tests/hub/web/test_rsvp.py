@@ -15,6 +15,7 @@ from hub.config import HubConfig
 from hub.db.models import Consent
 from hub.members import add_member
 from hub.moments import add_moment
+from hub.rsvp import rsvp_url
 from hub.signing import Purpose, Signer
 from tests.support.hub_server import RunningHub, hub_config, running_hub
 
@@ -55,9 +56,11 @@ def setup(hub: RunningHub, *, capacity: int | None = 1) -> tuple[int, list[int]]
 
 
 def link(hub: RunningHub, member: int, moment: int) -> str:
+    """The path of the member's link, made as messages and lobby QR codes make it."""
     assert hub.runtime.signer is not None
-    token = hub.runtime.signer.dumps(Purpose.RSVP, {"member": member, "moment": moment})
-    return f"/rsvp/{token}"
+    url = rsvp_url(hub.runtime.signer, hub.config.http.base_url, member, moment)
+    assert url.startswith(f"{hub.config.http.base_url}/rsvp/")
+    return url.removeprefix(hub.config.http.base_url)
 
 
 def test_join_leave_and_the_waiting_list_through_signed_links(hub: RunningHub) -> None:
