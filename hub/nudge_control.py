@@ -1,20 +1,27 @@
-"""The staff switches of the nudge engine: a global pause and a dry-run mode, kept in the database.
+"""The switches of the nudge engine: staff's global pause and dry run, and members' mutes.
 
 Both also exist in the rules file (``paused``, ``dry_run``), which an installer edits; these are
 the switches a community manager flips from the staff page, at once and for every hub process
 sharing the database (a row of ``hub_state``, read at each scheduler tick and before each
 delivery). Either source is enough to pause: the file says what a site wants by default, the
 switch what the team wants right now.
+
+A member's consent to messages is the opt-in; a *mute* narrows it kind by kind ("no more
+invitations to moments"), from a button on the page their message links to, and is lifted the
+same way (:func:`mute`, :func:`unmute`). Muted kinds are removed from what the guardrails see as
+consented (:mod:`hub.nudge_facts`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hub.db.models import HubState
-from hub.nudges.rules import RulesConfig
+from hub.db.models import HubState, MemberNudgeMute
+from hub.nudges.rules import MEMBER_KINDS, NudgeKind, RulesConfig
 
 STATE_KEY = "nudges:control"
 
@@ -71,3 +78,38 @@ def effective_rules(session: Session, rules: RulesConfig) -> RulesConfig:
     if paused == rules.paused and dry_run == rules.dry_run:
         return rules
     return rules.model_copy(update={"paused": paused, "dry_run": dry_run})
+
+
+INVITATIONS = frozenset({NudgeKind.MOMENT_SOON, NudgeKind.ARRIVAL_MESSAGE})
+"""What "no more invitations to moments" mutes."""
+
+
+def mute(
+    session: Session, member_id: int, kinds: Iterable[NudgeKind], now: datetime | None = None
+) -> None:
+    """The member gets no more nudges of these kinds (idempotent)."""
+    at = now or datetime.now(UTC)
+    current = muted_kinds(session, member_id)
+    for kind in sorted(set(kinds) - current):
+        if kind not in MEMBER_KINDS:
+            raise ValueError(f"{kind.value} is not a nudge to the member")
+        session.add(MemberNudgeMute(member_id=member_id, kind=kind.value, muted_at=at))
+    session.flush()
+
+
+def unmute(session: Session, member_id: int, kinds: Iterable[NudgeKind]) -> None:
+    """Lift the member's mutes of these kinds."""
+    values = [kind.value for kind in kinds]
+    session.execute(
+        delete(MemberNudgeMute).where(
+            MemberNudgeMute.member_id == member_id, MemberNudgeMute.kind.in_(values)
+        )
+    )
+
+
+def muted_kinds(session: Session, member_id: int) -> frozenset[NudgeKind]:
+    """The kinds the member muted."""
+    rows = session.scalars(
+        select(MemberNudgeMute.kind).where(MemberNudgeMute.member_id == member_id)
+    )
+    return frozenset(NudgeKind(kind) for kind in rows if kind in NudgeKind.__members__.values())

@@ -6,8 +6,8 @@ data, which is where a guardrail can silently go wrong:
 
 - **consents → channels and kinds**: ``messages`` opens the member's message channels (those
   they have an address for: their own Apprise URL, their e-mail with the hub's mail account) and
-  every member-facing rule; ``screen_display`` the screen greeting; ``insights`` the staff
-  suggestion about them (an individual insight). No row, no permission.
+  every member-facing rule but those they muted; ``screen_display`` the screen greeting;
+  ``insights`` the staff suggestion about them (an individual insight). No row, no permission.
 - **history** from the nudge log (sent or scheduled), for caps, rotation and cooldowns;
 - **where the member is now** from the live locator (kept in memory for everyone, so it works
   without room-location consent, and nothing is stored), else their open room dwell: no message
@@ -37,6 +37,7 @@ from hub.db.models import (
     PresenceSession,
     RoomDwell,
 )
+from hub.nudge_control import muted_kinds
 from hub.nudge_log import Decision as LogDecision
 from hub.nudges.guardrails import Candidate, PastNudge
 from hub.nudges.guardrails import Moment as RuleMoment
@@ -171,7 +172,7 @@ class NudgeFacts:
         channels: set[Channel] = set()
         kinds: set[NudgeKind] = set()
         if member.allows(Consent.MESSAGES):
-            kinds |= MEMBER_KINDS - {K.ARRIVAL_GREETING}
+            kinds |= MEMBER_KINDS - {K.ARRIVAL_GREETING} - muted_kinds(session, member.id)
             addresses = set(
                 session.scalars(
                     select(MemberChannel.channel).where(MemberChannel.member_id == member.id)

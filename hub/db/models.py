@@ -509,3 +509,18 @@ class Rsvp(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MemberNudgeMute(Base):
+    """A kind of nudge a member asked not to get any more (from a link in the message itself).
+
+    Consent to messages is the opt-in; a mute narrows it, kind by kind, as easily as it was given.
+    """
+
+    __tablename__ = "member_nudge_mutes"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    muted_at: Mapped[datetime] = mapped_column(UtcDateTime)

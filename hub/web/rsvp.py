@@ -4,6 +4,9 @@ The token is the member's credential for this one moment: ``runtime.signer.dumps
 {"member": <id>, "moment": <id>})``, made for invitation messages and for the QR code on the
 lobby greeting card. It is refused when forged, made for another purpose, older than seven days,
 or once the moment is over. Pages are in the member's language and the site's time zone.
+
+The same page lets the member stop invitations to moments (and start them again): whoever can
+be invited through a link can refuse the next ones through it, without an account.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 from hub.config import Language, SiteSettings
 from hub.db.models import Member, Moment
 from hub.i18n import gettext, local_date, local_time, ngettext
+from hub.nudge_control import INVITATIONS, mute, muted_kinds, unmute
 from hub.rsvp import RsvpError, RsvpStatus, going_count, join, leave, seats_left, status_of
 from hub.signing import InvalidToken, Purpose
 from hub.web.deps import RuntimeDep
@@ -114,6 +118,7 @@ def _page(
         if left is None
         else ngettext(language, "%(count)d seat left", "%(count)d seats left", left),
         "notice": notice,
+        "muted": muted_kinds(session, member.id) >= INVITATIONS,
     }
     return render("rsvp.html", language, **context)
 
@@ -131,9 +136,12 @@ def show(token: str, runtime: RuntimeDep) -> HTMLResponse:
 
 @router.post("/{token}", response_class=HTMLResponse)
 def change(
-    token: str, action: Annotated[Literal["join", "leave"], Form()], runtime: RuntimeDep
+    token: str,
+    action: Annotated[Literal["join", "leave", "mute", "unmute"], Form()],
+    runtime: RuntimeDep,
 ) -> HTMLResponse:
-    """Join (a seat, or the waiting list when full) or leave (the next in line gets the seat)."""
+    """Join (a seat, or the waiting list when full) or leave (the next in line gets the seat);
+    or stop (and restart) invitations to moments, which the same link allows."""
     now: datetime = runtime.clock()
     with runtime.sessions.begin() as session:
         try:
@@ -145,9 +153,15 @@ def change(
                     if result.status is RsvpStatus.GOING
                     else gettext(language, "It is full: you are on the waiting list.")
                 )
-            else:
+            elif action == "leave":
                 leave(session, moment.id, member.id, now)
                 notice = gettext(language, "Noted: you are not coming.")
+            elif action == "mute":
+                mute(session, member.id, INVITATIONS, now)
+                notice = gettext(language, "You will not get invitations to moments any more.")
+            else:
+                unmute(session, member.id, INVITATIONS)
+                notice = gettext(language, "Invitations to moments are back on.")
         except Refused as error:
             return _refusal(error)
         except RsvpError:

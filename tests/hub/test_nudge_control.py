@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.nudge_control import effective_rules, is_dry_run, is_paused, pause, resume, set_dry_run
+from hub.members import add_member
+from hub.nudge_control import (
+    INVITATIONS,
+    effective_rules,
+    is_dry_run,
+    is_paused,
+    mute,
+    muted_kinds,
+    pause,
+    resume,
+    set_dry_run,
+    unmute,
+)
+from hub.nudges.rules import NudgeKind
 from tests.hub.nudges.helpers import rules
 
 
@@ -31,3 +45,17 @@ def test_pause_and_dry_run_are_remembered_and_applied_over_the_file(
         assert not is_dry_run(session)
         # A pause written in the rules file is not lifted by the staff switch.
         assert effective_rules(session, rules(paused=True)).paused
+
+
+def test_members_mute_and_unmute_kinds_of_nudges(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        member_id = add_member(session, "Camille").id
+        mute(session, member_id, INVITATIONS)
+        mute(session, member_id, [NudgeKind.MOMENT_SOON])  # twice is once
+        with pytest.raises(ValueError, match="not a nudge to the member"):
+            mute(session, member_id, [NudgeKind.LOW_ATTENDANCE_STAFF])
+    with sessions.begin() as session:
+        assert muted_kinds(session, member_id) == INVITATIONS
+        unmute(session, member_id, [NudgeKind.ARRIVAL_MESSAGE])
+    with sessions() as session:
+        assert muted_kinds(session, member_id) == {NudgeKind.MOMENT_SOON}

@@ -11,6 +11,7 @@ from hub.config import HubConfig, Language
 from hub.db.models import Attendance, Consent, PresenceSource
 from hub.members import add_member
 from hub.moments import add_moment
+from hub.nudge_control import INVITATIONS, mute
 from hub.nudge_facts import NudgeFacts, interests, streak_without_moment
 from hub.nudge_log import record_decision
 from hub.nudges.rules import MEMBER_KINDS, Channel, NudgeKind
@@ -63,6 +64,12 @@ def test_consents_open_channels_and_kinds_one_by_one(
     assert tout.channels == {Channel.SCREEN, Channel.STAFF}
     assert tout.kinds == {K.ARRIVAL_GREETING, K.TENANT_STREAK_STAFF}
     assert not tout.on_site
+
+    with sessions.begin() as session:
+        mute(session, messages.id, INVITATIONS, T0)
+        quiet = facts.candidate(session, site, messages.id, T0)
+    assert quiet is not None
+    assert quiet.kinds == MEMBER_KINDS - {K.ARRIVAL_GREETING, K.MOMENT_SOON, K.ARRIVAL_MESSAGE}
 
 
 def test_history_interests_and_joined_come_from_the_database(

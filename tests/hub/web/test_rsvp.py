@@ -15,6 +15,7 @@ from hub.config import HubConfig
 from hub.db.models import Consent
 from hub.members import add_member
 from hub.moments import add_moment
+from hub.nudge_control import INVITATIONS, muted_kinds
 from hub.rsvp import rsvp_url
 from hub.signing import Purpose, Signer
 from tests.support.hub_server import RunningHub, hub_config, running_hub
@@ -84,6 +85,17 @@ def test_join_leave_and_the_waiting_list_through_signed_links(hub: RunningHub) -
         assert "John, you are going." in promoted.text
         bad_action = client.post(link(hub, lea, moment), data={"action": "delete"})
         assert bad_action.status_code == 422
+        assert "Ne plus recevoir d’invitations aux moments" in page.text
+        muted = client.post(link(hub, lea, moment), data={"action": "mute"})
+        assert "Vous ne recevrez plus d’invitations aux moments." in muted.text
+        assert "Recevoir à nouveau les invitations aux moments" in muted.text
+    with hub.runtime.sessions() as session:
+        assert muted_kinds(session, lea) == INVITATIONS
+    with httpx.Client(base_url=hub.base_url) as client:
+        unmuted = client.post(link(hub, lea, moment), data={"action": "unmute"})
+        assert "Les invitations aux moments sont réactivées." in unmuted.text
+    with hub.runtime.sessions() as session:
+        assert muted_kinds(session, lea) == frozenset()
 
 
 def test_forged_expired_and_foreign_tokens_are_refused_clearly(hub: RunningHub) -> None:

@@ -1,4 +1,4 @@
-"""nudge triggers fired once, member channel addresses, RSVPs, deliveries in the database
+"""nudge triggers fired once, member channel addresses and mutes, RSVPs, deliveries
 
 Revision ID: 0006
 Revises: 0004
@@ -32,6 +32,19 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("member_id", "channel", name=op.f("pk_member_channels")),
+    )
+    op.create_table(
+        "member_nudge_mutes",
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("muted_at", hub.db.types.UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_member_nudge_mutes_member_id_members"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("member_id", "kind", name=op.f("pk_member_nudge_mutes")),
     )
     op.create_table(
         "nudge_triggers",
@@ -132,4 +145,5 @@ def downgrade() -> None:
     op.drop_table("rsvps")
     op.drop_index("ix_nudge_triggers_fired_at", table_name="nudge_triggers")
     op.drop_table("nudge_triggers")
+    op.drop_table("member_nudge_mutes")
     op.drop_table("member_channels")
