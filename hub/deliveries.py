@@ -38,7 +38,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import SecretStr
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.channels.base import (
@@ -58,6 +58,9 @@ from hub.nudges.rules import Channel
 
 log = logging.getLogger(__name__)
 
+KEEP_FINISHED = timedelta(days=90)
+"""Sent and failed deliveries (their text names people) are deleted after this; the nudge log
+keeps what measurement needs (rule, variant, arm, when it was sent)."""
 LEASE = timedelta(minutes=2)
 """How long a claimed delivery is left alone by other pumps (beyond any retry wait)."""
 BATCH = 50
@@ -262,6 +265,14 @@ def release(session: Session, message_id: str, now: datetime) -> None:
         .where(Delivery.message_id == message_id, Delivery.state.not_in(FINAL))
         .values(claimed_until=None, updated_at=now)
     )
+
+
+def prune_finished(session: Session, now: datetime, keep: timedelta = KEEP_FINISHED) -> int:
+    """Delete sent and failed deliveries last touched before ``now - keep``; returns how many."""
+    result = session.execute(
+        delete(Delivery).where(Delivery.state.in_(FINAL), Delivery.updated_at < now - keep)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class DatabaseDeliveryStore:

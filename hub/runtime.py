@@ -26,7 +26,7 @@ from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import current_revision, head_revision, upgrade
 from hub.db.models import CalendarFeed, Moment
-from hub.deliveries import DatabaseDeliveryStore, DeliveryPump
+from hub.deliveries import DatabaseDeliveryStore, DeliveryPump, prune_finished
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
 from hub.live import LiveState
@@ -169,6 +169,10 @@ class HubRuntime:
         """Show a moment about to start on the site's lobby screens (event ``moment``)."""
         self.broadcaster.publish(site_id, ScreenEvent("moment", {"moment": moment_id}))
 
+    def _prune_deliveries(self) -> int:
+        with self.sessions.begin() as session:
+            return prune_finished(session, self.clock())
+
     def _prepare_database(self) -> None:
         if self.config.database.migrate_on_start:
             upgrade(self.engine)
@@ -192,6 +196,8 @@ class HubRuntime:
                 if self.scheduler is not None:
                     forgotten = await asyncio.to_thread(self.scheduler.prune_triggers)
                     log.debug("forgot %d old nudge triggers", forgotten)
+                removed = await asyncio.to_thread(self._prune_deliveries)
+                log.debug("deleted %d finished deliveries", removed)
             except Exception:
                 log.exception("housekeeping failed; will try again")
 

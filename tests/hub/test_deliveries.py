@@ -25,6 +25,7 @@ from hub.deliveries import (
     DeliveryPump,
     claim_due,
     enqueue,
+    prune_finished,
     with_recipient,
 )
 from hub.members import withdraw
@@ -312,3 +313,20 @@ async def test_attempts_made_by_a_hub_that_died_still_count(
     done = row(sessions, message_id)
     assert (done.state, done.attempts) == ("failed", 5)
     assert len(http_receiver.received) == 1
+
+
+def test_finished_deliveries_are_deleted_after_ninety_days(
+    sessions: sessionmaker[Session],
+) -> None:
+    _, old = queue_invitation(sessions, "json://127.0.0.1:9/a", send_at=T0)
+    _, pending = queue_invitation(sessions, "json://127.0.0.1:9/b", send_at=T0)
+    with sessions.begin() as session:
+        found = session.scalar(select(Delivery).where(Delivery.message_id == old))
+        assert found is not None
+        found.state = "sent"
+    with sessions.begin() as session:
+        assert prune_finished(session, T0 + timedelta(days=89)) == 0
+        assert prune_finished(session, T0 + timedelta(days=91)) == 1
+    with sessions() as session:
+        assert list(session.scalars(select(Delivery.message_id))) == [pending]
+        assert session.scalar(select(NudgeRecord.id).limit(1)) is not None  # the log stays
