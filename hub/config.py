@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import time
 from enum import StrEnum
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from hub.attendance import AttendanceSettings
+from hub.channels.settings import ChannelSettings
 from hub.cluster import ClusterSettings
 from hub.db.models import MomentKind
 from hub.location import LocationSettings
@@ -220,6 +222,22 @@ class IngestSettings(StrictModel):
     )
 
 
+class NudgeSettings(StrictModel):
+    """The nudge scheduler and where its rules come from."""
+
+    enabled: bool = Field(default=True, description="Run the nudge scheduler in this hub.")
+    rules_file: Path | None = Field(
+        default=None,
+        description="YAML rules (a full copy of hub/nudges/defaults.yaml, edited); default: those.",
+    )
+    tick_s: float = Field(
+        default=30, gt=0, le=600, description="Seconds between two looks at presence and moments."
+    )
+    delivery_poll_s: float = Field(
+        default=5, gt=0, le=600, description="Seconds between two looks for messages due."
+    )
+
+
 class HubConfig(StrictModel):
     """Everything the hub reads from its YAML file."""
 
@@ -282,6 +300,11 @@ class HubConfig(StrictModel):
         default_factory=RetentionSettings,
         description="How long identified presence, badge taps and dwell are kept.",
     )
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings,
+        description="Outbound channels: staff Apprise URLs per site, e-mail sender, webhooks.",
+    )
+    nudges: NudgeSettings = Field(default_factory=NudgeSettings, description="Nudge scheduler.")
     sites: list[SiteSettings] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -298,6 +321,12 @@ class HubConfig(StrictModel):
                 raise ValueError(f"cluster.instances names unknown sites: {', '.join(unknown)}")
         known = {(site.id, room.id) for site in self.sites for room in site.rooms}
         problems = unknown_rooms(self.thirdparty, known)
+        site_ids = {site.id for site in self.sites}
+        problems += [
+            f"channels.sites names unknown site {site_id!r}"
+            for site_id in self.channels.sites
+            if site_id not in site_ids
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
 
-from hub.config import HubConfig
+from hub.config import HubConfig, Language
 from hub.db.engine import make_engine, make_sessionmaker
-from hub.db.migrate import upgrade
+from hub.db.migrate import current_revision, head_revision, upgrade
 from hub.screen_auth import screen_url
 from hub.signing import Signer, stored_secret_key
 from hub.web.app import create_app
@@ -82,4 +83,41 @@ def print_screen_url(config_path: Path, site_id: str, screen_id: str) -> int:
         finally:
             engine.dispose()
     sys.stdout.write(screen_url(config.http.base_url, Signer(key), site, screen) + "\n")
+    return 0
+
+
+def nudges(config_path: Path, at: str | None = None, language: str = "fr") -> int:
+    """Print what the nudge rules would send at *at* (default now), to whom, and why not.
+
+    Reads the database, writes nothing. *at* is ISO 8601; without an offset it is read in the
+    time zone of the first site.
+    """
+    from hub.nudge_scheduler import NudgeScheduler, explain_planned
+    from hub.nudges.rules import load_rules
+
+    config = load_config(config_path)
+    if config is None:
+        return 2
+    try:
+        rules = load_rules(config.nudges.rules_file)
+    except ConfigError as error:
+        sys.stderr.write(f"{error}\n")
+        return 2
+    try:
+        when = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    except ValueError:
+        sys.stderr.write(f"--at: not an ISO 8601 time: {at!r} (example: 2026-03-10T09:50)\n")
+        return 2
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=config.sites[0].zone)
+    engine = make_engine(config.database.url)
+    try:
+        if current_revision(engine) != head_revision(engine):
+            sys.stderr.write("database schema is not up to date: run `vivant hub migrate`\n")
+            return 2
+        scheduler = NudgeScheduler(config, make_sessionmaker(engine), rules)
+        planned = scheduler.preview(when)
+    finally:
+        engine.dispose()
+    sys.stdout.write(explain_planned(config, planned, when, Language(language)) + "\n")
     return 0

@@ -10,6 +10,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -17,18 +18,29 @@ from sqlalchemy import select
 from hub.attendance import infer_attendance
 from hub.broadcast import Broadcaster
 from hub.calendar import sync_feed
+from hub.channels.apprise_channel import AppriseChannel
+from hub.channels.base import Channel
+from hub.channels.dispatcher import Dispatcher
+from hub.channels.screen import ScreenChannel
+from hub.channels.webhook import WebhookChannel
 from hub.cluster import HEARTBEAT, holder_id, lease_round, release
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker, startup_lock
 from hub.db.migrate import current_revision, head_revision, upgrade
 from hub.db.models import CalendarFeed, Moment
+from hub.deliveries import DatabaseDeliveryStore, DeliveryPump, prune_finished
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
+from hub.nudge_control import effective_rules
+from hub.nudge_facts import LiveStateRooms
 from hub.nudge_log import resolve_outcomes
+from hub.nudge_scheduler import NudgeScheduler
+from hub.nudges.rules import load_rules
 from hub.retention import RetentionReport, apply_retention
+from hub.screen_announce import announce
 from hub.signing import Signer, stored_secret_key
 from hub.sites import sync_sites
 from hub.thirdparty import subscriptions
@@ -47,10 +59,24 @@ class SchemaOutOfDate(RuntimeError):
     """The database schema is older than this version of Vivant and migrations are off."""
 
 
-class HubRuntime:
-    """Everything the hub runs besides the web pages."""
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, config: HubConfig, instance: str | None = None) -> None:
+
+class HubRuntime:
+    """Everything the hub runs besides the web pages.
+
+    *instance* names this process when several share the sites (:mod:`hub.cluster`); *clock* is
+    the time of the nudge scheduler and of message delivery (tests move it); presence and
+    attendance follow the time of the observations themselves.
+    """
+
+    def __init__(
+        self,
+        config: HubConfig,
+        instance: str | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         cluster = config.cluster
         if cluster is not None and instance not in cluster.instances:
             known = ", ".join(cluster.instances)
@@ -58,6 +84,8 @@ class HubRuntime:
         self.config = config
         self.instance = instance if cluster is not None else None
         self.holder = holder_id(instance) if cluster is not None and instance else None
+        self.clock = clock
+        self.rules = load_rules(config.nudges.rules_file)
         self.metrics = HubMetrics()
         self.broadcaster = Broadcaster()
         self.engine = make_engine(config.database.url)
@@ -76,6 +104,9 @@ class HubRuntime:
         self._last_round_mono: float | None = None
         self.ingestor: Ingestor | None = None
         self.signer: Signer | None = None  # set once the database is ready (see start)
+        self.scheduler: NudgeScheduler | None = None  # set at start, with the signer
+        self.dispatcher: Dispatcher | None = None
+        self.pump: DeliveryPump | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -99,6 +130,7 @@ class HubRuntime:
             asyncio.create_task(self._attendance(), name="vivant-attendance"),
             asyncio.create_task(self._retention(), name="vivant-retention"),
         ]
+        await self._start_nudges()
         writer = self.timeseries
         if writer is not None:
             self.metrics.registry.register(TimeSeriesCollector(lambda: writer.stats))
@@ -228,6 +260,57 @@ class HubRuntime:
         self.groups = set(groups)
         self.metrics.sites_served.set(len(self.live.sites))
 
+    async def _start_nudges(self) -> None:
+        """The outbound dispatcher, the pump that feeds it from the database, the scheduler."""
+        settings = self.config.channels
+        site_urls = {site: list(channels.apprise_urls) for site, channels in settings.sites.items()}
+        channels: list[Channel] = [
+            AppriseChannel(site_urls, timeout_s=settings.apprise_timeout_s),
+            WebhookChannel(settings.webhooks),
+            ScreenChannel(self.announce),
+        ]
+        self.dispatcher = Dispatcher(
+            channels,
+            DatabaseDeliveryStore(self.sessions),
+            retry=settings.retry,
+            queue_size=settings.queue_size,
+            max_active=settings.max_active,
+            per_target_concurrency=settings.per_target_concurrency,
+            clock=self.clock,
+        )
+        await self.dispatcher.start()
+        rules = self.rules
+        self.pump = DeliveryPump(
+            self.sessions,
+            self.dispatcher,
+            settings,
+            paused=lambda session: effective_rules(session, rules).paused,
+            clock=self.clock,
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                self.pump.run(self.config.nudges.delivery_poll_s), name="vivant-deliveries"
+            )
+        )
+        self.scheduler = NudgeScheduler(
+            self.config,
+            self.sessions,
+            self.rules,
+            live=LiveStateRooms(self.live),
+            signer=self.signer,
+            clock=self.clock,
+        )
+        if self.config.nudges.enabled:
+            self._tasks.append(asyncio.create_task(self.scheduler.run(), name="vivant-nudges"))
+
+    def announce(self, site_id: str, moment_id: int) -> None:
+        """The lobby-screen channel: show the moment on every screen of the site now."""
+        announce(self.broadcaster, site_id, moment_id)
+
+    def _prune_deliveries(self) -> int:
+        with self.sessions.begin() as session:
+            return prune_finished(session, self.clock())
+
     def _prepare_database(self) -> None:
         with startup_lock(self.engine):
             self._prepare_database_locked()
@@ -252,6 +335,11 @@ class HubRuntime:
             try:
                 pruned = await asyncio.to_thread(self.ingestor.prune_seen)
                 log.debug("forgot %d old message ids", pruned)
+                if self.scheduler is not None:
+                    forgotten = await asyncio.to_thread(self.scheduler.prune_triggers)
+                    log.debug("forgot %d old nudge triggers", forgotten)
+                removed = await asyncio.to_thread(self._prune_deliveries)
+                log.debug("deleted %d finished deliveries", removed)
             except Exception:
                 log.exception("housekeeping failed; will try again")
 
@@ -335,6 +423,8 @@ class HubRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.dispatcher is not None:
+            await self.dispatcher.stop(drain=True, timeout_s=5.0)
         await asyncio.to_thread(self._save_live_state)
         for link in list(self.links.values()):
             await asyncio.to_thread(link.stop)

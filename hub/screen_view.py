@@ -22,7 +22,8 @@ from hub.greeting import Greeting
 from hub.i18n import gettext, local_date, local_time, ngettext
 from hub.moments import MomentView, day_bounds, todays_moments
 from hub.presence import on_site_count
-from hub.signing import Purpose, Signer
+from hub.rsvp import rsvp_url
+from hub.signing import Signer
 
 TODAY_MAX = 5  # rows a 16:9 screen shows legibly from 3 m
 UPCOMING_DAYS = 7
@@ -104,12 +105,6 @@ def moment_view(
     return view
 
 
-def rsvp_url(base_url: str, signer: Signer, member_id: int, moment_id: int) -> str:
-    """The member's own link to join *moment_id* (signed; the RSVP page checks it)."""
-    token = signer.dumps(Purpose.RSVP, {"member": member_id, "moment": moment_id})
-    return f"{base_url.rstrip('/')}/rsvp/{token}"
-
-
 def qr_svg(url: str) -> str:
     """*url* as an inline SVG QR code that scales with its container (no size, no XML header)."""
     code = segno.make(url, error="m")
@@ -125,8 +120,9 @@ def greeting_view(
     signer: Signer | None,
     going: GoingLookup | None = None,
 ) -> dict[str, Any]:
-    """The greeting card: first name only if the member allowed it; a QR code to join the first
-    moment shown; how many are going when *going* is given (the RSVP integration point)."""
+    """The greeting card: first name only if the member allowed it; for them only, a QR code to
+    join the first moment shown (a short-lived link: anyone in the hall can photograph it); how
+    many are going when *going* is given."""
     if greeting.first_name:
         title = gettext(language, "Hello %(name)s!") % {"name": greeting.first_name}
     else:
@@ -136,10 +132,12 @@ def greeting_view(
         for m in greeting.moments
     ]
     qr = None
-    if greeting.moments and greeting.member_id is not None and signer is not None:
+    member_id = greeting.member_id
+    if greeting.moments and greeting.first_name and member_id is not None and signer is not None:
         first = greeting.moments[0]
+        url = rsvp_url(signer, base_url, member_id, first.id, on_screen=True)
         qr = {
-            "svg": qr_svg(rsvp_url(base_url, signer, greeting.member_id, first.id)),
+            "svg": qr_svg(url),
             "label": gettext(language, "Scan to join"),
             "moment": first.title,
         }

@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     screen.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
     screen.add_argument("site", help="site id")
     screen.add_argument("screen", help="screen id")
+    dry = hub_commands.add_parser("nudges", help="show what the nudge rules would send, and why")
+    dry.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
+    dry.add_argument("--at", help="ISO time to look at (default now; site time if no offset)")
+    dry.add_argument("--lang", choices=["fr", "en"], default="fr", help="language (default fr)")
 
     doctor = commands.add_parser("doctor", help="check a hub installation and explain the fixes")
     doctor.add_argument("--config", type=Path, required=True, help="hub YAML file")
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             from hub import backup as hub_backup
 
             return hub_backup.run(args.config, args.hub_command, args.path)
+        if args.hub_command == "nudges":
+            return hub_main.nudges(args.config, args.at, args.lang)
         if args.hub_command == "check-config":
             return 0 if hub_main.load_config(args.config) is not None else 2
         return hub_main.run(args.config, args.instance, port=args.port)

@@ -14,6 +14,7 @@ from hub.channels.base import (
     DeliveryResult,
     OutboundMessage,
     RecipientKind,
+    ScreenTarget,
     SiteTarget,
     Target,
     WebhookTarget,
@@ -25,6 +26,7 @@ from hub.channels.dispatcher import (
     Dispatcher,
     MemoryDeliveryStore,
 )
+from hub.channels.screen import ScreenChannel
 from hub.channels.settings import ChannelSettings, RetryPolicy, SiteChannels, WebhookSettings
 from hub.channels.webhook import WebhookChannel, verify_signature
 
@@ -42,6 +44,8 @@ __all__ = [
     "OutboundMessage",
     "RecipientKind",
     "RetryPolicy",
+    "ScreenChannel",
+    "ScreenTarget",
     "SiteChannels",
     "SiteTarget",
     "Target",

@@ -35,6 +35,7 @@ class RecipientKind(StrEnum):
     MEMBER = "member"
     STAFF = "staff"
     INTEGRATOR = "integrator"
+    SCREEN = "screen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,21 @@ class WebhookTarget:
         return f"webhook:{self.target_id}"
 
 
-Target = AppriseTarget | SiteTarget | WebhookTarget
+@dataclass(frozen=True, slots=True)
+class ScreenTarget:
+    """The lobby screens of a site, announcing one moment (no member data)."""
+
+    channel: ClassVar[str] = "screen"
+    site_id: str
+    moment_id: int
+
+    @property
+    def key(self) -> str:
+        """A loggable name: the site id."""
+        return f"screen:{self.site_id}"
+
+
+Target = AppriseTarget | SiteTarget | WebhookTarget | ScreenTarget
 
 
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:

@@ -201,14 +201,17 @@ class Dispatcher:
         """Messages waiting in the queue or in progress."""
         return self._queue.qsize() + len(self._active)
 
-    def submit(self, message: OutboundMessage) -> bool:
-        """Queue *message* without ever waiting; ``False`` (and counted) when full or stopped."""
+    def submit(self, message: OutboundMessage, *, attempts: int = 0) -> bool:
+        """Queue *message* without ever waiting; ``False`` (and counted) when full or stopped.
+
+        *attempts* already made (by a hub that stopped or died) count towards ``max_attempts``.
+        """
         if not self._accepting:
             self.stats.rejected += 1
             self._limited.warning("rejected", "dispatcher stopped: rejected %s", message.id)
             return False
         try:
-            self._queue.put_nowait(_Job(message, self._clock()))
+            self._queue.put_nowait(_Job(message, self._clock(), attempts))
         except asyncio.QueueFull:
             self.stats.rejected += 1
             self._limited.warning(

@@ -86,6 +86,13 @@ class ChannelSettings(StrictModel):
     webhooks: list[WebhookSettings] = Field(
         default_factory=list, description="Integrator webhooks."
     )
+    email_url: Secret | None = Field(
+        default=None,
+        description=(
+            "Apprise mail URL of the hub's sending account (mailtos://user:password@smtp.host"
+            "?from=vivant@example.org); each member's address is added as its to=."
+        ),
+    )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy.")
     queue_size: int = Field(
         1000, ge=1, description="Messages waiting to be sent; beyond it new ones are rejected."

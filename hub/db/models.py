@@ -487,3 +487,111 @@ class HubLease(Base):
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NudgeTrigger(Base):
+    """A nudge trigger that has fired (``moment_soon:42:<start>``, ``arrival:17``, …).
+
+    The key is the primary key: a trigger is claimed by inserting its row in the same transaction
+    as its decisions and deliveries, so it fires once across scheduler ticks, restarts and two hub
+    processes sharing the database (the second insert fails and its transaction is dropped).
+    """
+
+    __tablename__ = "nudge_triggers"
+    __table_args__ = (Index("ix_nudge_triggers_fired_at", "fired_at"),)
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(32))
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MemberChannel(Base):
+    """A member's own address on an outbound channel (an Apprise URL: ntfy, Telegram, …).
+
+    Having an address is not consent: a message also needs the member's ``messages`` consent.
+    """
+
+    __tablename__ = "member_channels"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Delivery(Base):
+    """One outbound message and where its delivery stands (see :mod:`hub.deliveries`).
+
+    Nothing secret is stored here: the target is named by its channel and a reference (member,
+    site, webhook id, moment) and resolved to a URL from the member or the settings at each try.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_state_send_at", "state", "send_at"),
+        Index("ix_deliveries_member_id", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    nudge_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nudge_records.id", ondelete="SET NULL"), index=True
+    )
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # An erased member takes their pending messages along.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target_ref: Mapped[str] = mapped_column(String(128))
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    send_at: Mapped[datetime] = mapped_column(UtcDateTime)  # drawn inside the delay window
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # too late after this
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Rsvp(Base):
+    """A member said they will come to a moment (``going``) or waits for a seat (``waiting``).
+
+    Leaving deletes the row; the waiting list is served in ``created_at`` order.
+    """
+
+    __tablename__ = "rsvps"
+    __table_args__ = (
+        UniqueConstraint("moment_id", "member_id"),
+        Index("ix_rsvps_moment_status", "moment_id", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    moment_id: Mapped[int] = mapped_column(ForeignKey("moments.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MemberNudgeMute(Base):
+    """A kind of nudge a member asked not to get any more (from a link in the message itself).
+
+    Consent to messages is the opt-in; a mute narrows it, kind by kind, as easily as it was given.
+    """
+
+    __tablename__ = "member_nudge_mutes"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    muted_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Response
@@ -12,15 +13,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub.config import HubConfig
 from hub.runtime import HubRuntime
-from hub.web import moments, privacy, screens
+from hub.web import moments, nudges, privacy, rsvp, screens
 from vivant import __version__
 
 STATIC = Path(__file__).with_name("static")
 
 
-def create_app(config: HubConfig, instance: str | None = None) -> FastAPI:
-    """Build the application; the hub runtime starts and stops with it."""
-    runtime = HubRuntime(config, instance)
+def create_app(
+    config: HubConfig,
+    instance: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """Build the application; the hub runtime starts and stops with it.
+
+    *instance* names this process when several share the sites (hub.cluster); *clock* replaces
+    the time of the nudge scheduler and deliveries (tests travel in time).
+    """
+    runtime = (
+        HubRuntime(config, instance) if clock is None else HubRuntime(config, instance, clock=clock)
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +48,9 @@ def create_app(config: HubConfig, instance: str | None = None) -> FastAPI:
     app.include_router(moments.router)
     app.state.privacy = privacy.PrivacyDesk(config.privacy)
     app.include_router(privacy.router)
+    app.include_router(moments.api)
+    app.include_router(nudges.router)
+    app.include_router(rsvp.router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -31,6 +31,7 @@ from hub.broadcast import CLOSE, ScreenEvent
 from hub.config import Language, ScreenSettings, SiteSettings
 from hub.greeting import Greeting
 from hub.i18n import translations
+from hub.rsvp import going
 from hub.runtime import HubRuntime
 from hub.screen_announce import Announcement, announcement_view
 from hub.screen_auth import token_allows
@@ -122,13 +123,15 @@ def _render_event(
     """(event id, JSON) of *event* for a screen in *language*, or ``None`` to skip it."""
     payload: dict[str, Any] | None
     if event.name == "greeting" and isinstance(event.data, Greeting):
-        payload = greeting_view(
-            event.data,
-            site,
-            language,
-            base_url=runtime.config.http.base_url,
-            signer=runtime.signer,
-        )
+        with runtime.sessions() as session:
+            payload = greeting_view(
+                event.data,
+                site,
+                language,
+                base_url=runtime.config.http.base_url,
+                signer=runtime.signer,
+                going=functools.partial(going, session),
+            )
         return event.data.id, json.dumps(payload, ensure_ascii=False)
     if event.name == "announcement" and isinstance(event.data, Announcement):
         with runtime.sessions() as session:
@@ -149,12 +152,9 @@ async def _rendered_event(
     if found:
         return (event_id, cached) if cached is not None else None
     render_now = functools.partial(_render_event, runtime, event, site, language)
-    if event.name != "announcement":  # a greeting is pure CPU: render it here, once
-        result = render_now()
-        _rendered.put(key, result[1] if result else None)
-        return result
-    # An announcement reads the database: off the event loop, and once for all the screens
-    # waiting for it (they share the task; one leaving does not cancel it for the others).
+    # Greetings (how many are going) and announcements read the database: off the event loop,
+    # and once for all the screens waiting for it (they share the task; one leaving does not
+    # cancel it for the others).
     task = _reading.get(key)
     if task is None:
         task = asyncio.create_task(asyncio.to_thread(render_now))

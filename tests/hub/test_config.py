@@ -85,3 +85,21 @@ def test_cli_check_config_exits_2_with_the_line(tmp_path: Path) -> None:
         check=False,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_channels_and_nudges_settings() -> None:
+    text = VALID + (
+        "channels:\n"
+        "  sites:\n"
+        "    ekilibre: {apprise_urls: ['ntfy://ntfy.sh/ekilibre-staff']}\n"
+        "  email_url: {env: VIVANT_MAIL_URL_NOT_SET}\n"
+        "nudges: {tick_s: 10, rules_file: /etc/vivant/nudges.yaml}\n"
+    )
+    assert "VIVANT_MAIL_URL_NOT_SET" in error_of(text)  # a secret from an unset variable
+    text = text.replace("{env: VIVANT_MAIL_URL_NOT_SET}", "'mailto://h:p@x.org'")
+    config = parse_yaml(text, HubConfig)
+    assert config.nudges.tick_s == 10
+    assert str(config.nudges.rules_file) == "/etc/vivant/nudges.yaml"
+    assert "channels.sites names unknown site 'rooftop'" in error_of(
+        text.replace("    ekilibre: {apprise", "    rooftop: {apprise")
+    )

@@ -1,17 +1,29 @@
-"""``vivant hub screen-url``: the kiosk URL an installer types into the TV's browser."""
+"""``vivant hub`` actions: ``screen-url`` (the kiosk URL an installer types into the TV's
+browser) and ``nudges`` (the dry run a community manager reads, from the database)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
+from hub.db.migrate import upgrade
+from hub.db.models import Consent, PresenceSource
+from hub.moments import add_moment
+from hub.nudges.experiment import Arm, assign
+from hub.presence import arrive
 from hub.screen_auth import token_allows
 from hub.signing import Signer, stored_secret_key
+from hub.sites import sync_sites
+from tests.support.factories import reachable_member
 from tests.support.hub_server import SCREEN, SITE, hub_config
 from vivant.cli import main
 
@@ -71,3 +83,65 @@ def test_unknown_screen_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "no screen 'nope' at site 'ekilibre'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["hub", "screen-url", SITE, SCREEN])
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def vivant(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vivant", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_nudges_dry_run_prints_who_would_get_what_and_why_not(tmp_path: Path) -> None:
+    config = hub_config("mqtt://127.0.0.1:1883", "vivant/v1", f"sqlite:///{tmp_path / 'hub.db'}")
+    data = config.model_dump(mode="json")
+    data["mqtt"].pop("password", None)
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    unmigrated = vivant("hub", "--config", str(path), "nudges")
+    assert unmigrated.returncode == 2
+    assert "run `vivant hub migrate`" in unmigrated.stderr
+
+    at = datetime(2026, 3, 10, 9, 50, tzinfo=PARIS)
+    engine = make_engine(config.database.url)
+    upgrade(engine)
+    with make_sessionmaker(engine).begin() as session:
+        sync_sites(session, config)
+        add_moment(
+            session, config.sites[0], room_id="cuisine", title="Petit-déjeuner",
+            kind="breakfast", starts_at=at + timedelta(minutes=10),
+            ends_at=at + timedelta(hours=1),
+        )  # fmt: skip
+        camille = reachable_member(session, "Camille", now=at)
+        discret = reachable_member(session, "Discret", consents=[Consent.SCREEN_DISPLAY], now=at)
+        camille_id = camille.id
+        for member in (camille, discret):
+            arrive(session, member.id, SITE, at - timedelta(hours=1), PresenceSource.BADGE)
+    engine.dispose()
+
+    french = vivant("hub", "--config", str(path), "nudges", "--at", "2026-03-10T09:50")
+    assert french.returncode == 0, french.stderr
+    lines = french.stdout.splitlines()
+    assert lines[0] == "éKilibre — 10/03/2026 09:50"
+    assert "Moment imminent (moment_soon)" in lines
+    # Camille gets the invitation unless she is in the rule's 20 % holdout: either is said.
+    camille_line = next(line for line in lines if line.startswith("  Camille"))
+    if assign(str(camille_id), "moment_soon", "vivant-1", 0.2) is Arm.HOLDOUT:
+        assert camille_line.startswith("  Camille : groupe témoin (20 % retenus pour la mesure)")
+    else:
+        assert "envoi par message (Apprise) entre 09:51 et 09:53" in camille_line
+    assert "  Discret : pas d’envoi — pas de consentement pour ce type de message" in (
+        french.stdout
+    )
+    english = vivant(
+        "hub", "--config", str(path), "nudges", "--at", "2026-03-10T08:50:00+00:00",
+        "--lang", "en",
+    )  # fmt: skip
+    assert "Moment starting soon (moment_soon)" in english.stdout
+    nothing = vivant("hub", "--config", str(path), "nudges", "--at", "2026-03-10T15:00")
+    assert "rien à envoyer à cette heure-ci" in nothing.stdout
+    bad = vivant("hub", "--config", str(path), "nudges", "--at", "demain")
+    assert bad.returncode == 2
+    assert "not an ISO 8601 time" in bad.stderr

@@ -11,7 +11,8 @@ from itsdangerous import TimestampSigner
 from hub.config import Language
 from hub.greeting import Greeting
 from hub.moments import MomentView
-from hub.screen_view import greeting_view, moment_view, qr_svg, rsvp_url
+from hub.rsvp import rsvp_url
+from hub.screen_view import greeting_view, moment_view, qr_svg
 from hub.signing import Purpose, Signer
 from tests.support.hub_server import hub_config
 
@@ -39,11 +40,12 @@ def test_qr_code_is_the_members_rsvp_link_for_the_first_moment(
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _self: 1_800_000_000)
     card = greeting_view(greeting(moment(3, -10), moment(4, 120)), SITE, Language.FR,
                          base_url="https://vivant.example.org/", signer=SIGNER)  # fmt: skip
-    expected = rsvp_url("https://vivant.example.org", SIGNER, 7, 3)
+    expected = rsvp_url(SIGNER, "https://vivant.example.org", 7, 3, on_screen=True)
     assert card["qr"]["svg"] == qr_svg(expected)
     assert card["qr"]["moment"] == "Petit-déjeuner"
     token = expected.removeprefix("https://vivant.example.org/rsvp/")
-    assert SIGNER.loads(Purpose.RSVP, token, max_age_s=10**10) == {"member": 7, "moment": 3}
+    data = SIGNER.loads(Purpose.RSVP, token, max_age_s=10**10)
+    assert data == {"member": 7, "moment": 3, "via": "screen"}  # short-lived at the RSVP page
 
 
 def test_no_qr_without_a_moment_a_member_or_a_key() -> None:
@@ -53,6 +55,9 @@ def test_no_qr_without_a_moment_a_member_or_a_key() -> None:
     assert qr(greeting()) is None
     assert qr(greeting(moment(3, 5), member=None)) is None
     assert qr(greeting(moment(3, 5)), signer=None) is None
+    # A member who did not allow their name on screens gets no QR code either: anyone in the
+    # hall could photograph it.
+    assert qr(greeting(moment(3, 5), name=None)) is None
     assert qr(greeting(moment(3, 5))) is not None
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from hub.config import SiteSettings
-from hub.db.models import Moment
+from hub.db.models import Consent, Member, MemberChannel, Moment
+from hub.members import add_member
 from hub.moments import add_moment
 
 
@@ -32,3 +34,27 @@ def moment_soon(
         starts_at=start,
         ends_at=start + timedelta(minutes=lasting),
     )
+
+
+def reachable_member(
+    session: Session,
+    first_name: str,
+    *,
+    consents: Iterable[Consent] = (Consent.MESSAGES,),
+    apprise_url: str | None = "json://127.0.0.1:9/unused",
+    language: str = "fr",
+    badges: Iterable[str] = (),
+    now: datetime | None = None,
+) -> Member:
+    """A member with the given consents and, unless None, an Apprise address of their own."""
+    at = now or datetime.now(UTC)
+    member = add_member(
+        session, first_name, consents=consents, language=language, badges=badges, now=at
+    )
+    if apprise_url is not None:
+        address = MemberChannel(
+            member_id=member.id, channel="apprise", address=apprise_url, created_at=at
+        )
+        session.add(address)
+    session.flush()
+    return member

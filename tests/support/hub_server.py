@@ -6,7 +6,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -106,9 +106,11 @@ class RunningHub:
         assert not self.thread.is_alive(), "hub did not stop"
 
 
-def start_hub(config: HubConfig, timeout: float = 15.0) -> RunningHub:
+def start_hub(
+    config: HubConfig, timeout: float = 15.0, clock: Callable[[], datetime] | None = None
+) -> RunningHub:
     """Start a hub and wait until it serves and is connected to its broker."""
-    app = create_app(config)
+    app = create_app(config, clock=clock)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=config.http.port, log_level="warning", lifespan="on"
@@ -127,9 +129,11 @@ def start_hub(config: HubConfig, timeout: float = 15.0) -> RunningHub:
 
 
 @contextlib.contextmanager
-def running_hub(config: HubConfig) -> Iterator[RunningHub]:
-    """Context manager around :func:`start_hub`."""
-    hub = start_hub(config)
+def running_hub(
+    config: HubConfig, clock: Callable[[], datetime] | None = None
+) -> Iterator[RunningHub]:
+    """Context manager around :func:`start_hub` (*clock*: the nudges' time, for time travel)."""
+    hub = start_hub(config, clock=clock)
     try:
         yield hub
     finally:

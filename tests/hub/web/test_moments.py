@@ -66,3 +66,70 @@ async def test_configured_feed_is_synced_at_start_and_exported(
     exported = Calendar.from_ical(response.content)
     assert [str(e.get("summary")) for e in exported.walk("VEVENT")] == ["Afterwork sur le toit"]
     assert missing.status_code == 404
+
+
+async def test_moments_api_lists_creates_edits_and_cancels(
+    system_broker_url: str, topic_root: str, tmp_path: Path
+) -> None:
+    data = hub_config(
+        system_broker_url, topic_root, f"sqlite:///{tmp_path / 'hub.db'}",
+        client_id=f"hub-{topic_root[:9]}",
+    ).model_dump(mode="json")  # fmt: skip
+    data["mqtt"].pop("password", None)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    body = {
+        "room_id": "cuisine",
+        "title": "  Atelier pitch ",
+        "kind": "workshop",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+        "tags": ["Pitch", "pitch", "business"],
+        "capacity": 12,
+    }
+    with running_hub(HubConfig.model_validate(data)) as hub:
+        async with httpx.AsyncClient(base_url=f"{hub.base_url}/api") as client:
+            created = await client.post(f"/sites/{SITE}/moments", json=body)
+            moment = created.json()
+            wrong_room = await client.post(
+                f"/sites/{SITE}/moments", json={**body, "room_id": "cave"}
+            )
+            naive = await client.post(
+                f"/sites/{SITE}/moments", json={**body, "starts_at": "2026-03-10T10:00:00"}
+            )
+            unknown_field = await client.post(f"/sites/{SITE}/moments", json={**body, "x": 1})
+            no_site = await client.get("/sites/nowhere/moments")
+            edited = await client.patch(
+                f"/moments/{moment['id']}", json={"title": "Atelier pitch (complet)", "host": None}
+            )
+            backwards = await client.patch(
+                f"/moments/{moment['id']}", json={"ends_at": start.isoformat()}
+            )
+            null_title = await client.patch(f"/moments/{moment['id']}", json={"title": None})
+            listed = await client.get(f"/sites/{SITE}/moments")
+            cancelled = await client.post(f"/moments/{moment['id']}/cancel")
+            after_cancel = await client.get(f"/sites/{SITE}/moments")
+            with_cancelled = await client.get(
+                f"/sites/{SITE}/moments", params={"include_cancelled": "true"}
+            )
+            restored = await client.post(f"/moments/{moment['id']}/restore")
+            missing = await client.get("/moments/999999")
+    assert created.status_code == 201
+    assert moment["title"] == "Atelier pitch"
+    assert moment["tags"] == ["pitch", "business"]
+    assert (moment["going"], moment["seats_left"], moment["cancelled"]) == (0, 12, False)
+    assert wrong_room.status_code == 422
+    assert wrong_room.json()["detail"] == "site 'ekilibre' has no room 'cave'"
+    assert naive.status_code == 422
+    assert unknown_field.status_code == 422
+    assert no_site.status_code == 404
+    assert edited.json()["title"] == "Atelier pitch (complet)"
+    assert edited.json()["capacity"] == 12
+    assert backwards.status_code == 422
+    assert backwards.json()["detail"] == "a moment must end after it starts"
+    assert null_title.status_code == 422
+    assert [m["id"] for m in listed.json()] == [moment["id"]]
+    assert cancelled.json()["cancelled"] is True
+    assert after_cancel.json() == []
+    assert [m["cancelled"] for m in with_cancelled.json()] == [True]
+    assert restored.json()["cancelled"] is False
+    assert missing.status_code == 404

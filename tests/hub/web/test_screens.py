@@ -8,7 +8,7 @@ import contextlib
 import json
 import re
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -21,6 +21,7 @@ import pytest
 from hub.config import HubConfig
 from hub.db.models import Consent
 from hub.members import add_member
+from hub.rsvp import join
 from hub.screen_announce import announce, announcement_view
 from hub.screen_auth import screen_token
 from hub.signing import Purpose
@@ -185,19 +186,24 @@ async def test_greeting_has_a_qr_code_to_join_the_first_moment(
     )
     with running_hub(config) as hub:
         with hub.runtime.sessions.begin() as session:
+            shown = add_member(session, "Camille", consents=[Consent.SCREEN_DISPLAY],
+                               badges=[credential_for(KEY, "0B")])  # fmt: skip
             shy = add_member(session, "Timide", badges=[credential_for(KEY, "0A")])
             moment = moment_soon(session, hub.config.sites[0], in_minutes=20)
             session.flush()
+            join(session, moment.id, shown.id, datetime.now(UTC))
             member_id, moment_id = shy.id, moment.id
         async with SseClient(hub.events_url).open() as sse:
-            tap(topic_root, "0A", "qr-1")
+            tap(topic_root, "0B", "qr-1")
             raw = (await sse.next("greeting")).data
+            tap(topic_root, "0A", "qr-2")
+            raw_shy = (await sse.next("greeting")).data
     greeting = json.loads(raw)
     assert greeting["kind"] == "greeting"
-    assert greeting["title"] == "Bienvenue !"  # no screen consent: no name anywhere
-    assert "Timide" not in raw
+    assert greeting["title"] == "Bonjour Camille !"
     assert [m["title"] for m in greeting["moments"]] == ["Petit-déjeuner des coworkers"]
-    assert "going_count" not in greeting["moments"][0]  # no RSVP source wired: nothing invented
+    first = greeting["moments"][0]
+    assert (first["going_count"], first["going_names"]) == (1, ["Camille"])
     qr = greeting["qr"]
     assert qr["label"] == "Scannez pour vous inscrire"
     assert qr["moment"] == "Petit-déjeuner des coworkers"
@@ -208,7 +214,12 @@ async def test_greeting_has_a_qr_code_to_join_the_first_moment(
     assert "rsvp" not in raw
     assert set(greeting) == {"kind", "id", "title", "subtitle", "moments", "qr"}
     assert re.fullmatch(r"[0-9a-f]{32}", greeting["id"])  # the greeting's own id
-    assert greeting["moments"][0]["id"] == moment_id
+    assert first["id"] == moment_id
+    # A member who did not allow their name: no name, and no QR code anyone could photograph.
+    shy_greeting = json.loads(raw_shy)
+    assert shy_greeting["title"] == "Bienvenue !"
+    assert "Timide" not in raw_shy
+    assert shy_greeting["qr"] is None
     assert member_id
 
 
