@@ -30,10 +30,19 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     hub = commands.add_parser("hub", help="run the hub")
-    hub.add_argument("--config", type=Path, required=True, help="hub YAML file")
+    hub.add_argument("--config", type=Path, help="hub YAML file (required)")
     hub_commands = hub.add_subparsers(dest="hub_command", metavar="ACTION")
     hub_commands.add_parser("migrate", help="bring the database schema up to date and exit")
     hub_commands.add_parser("check-config", help="validate the configuration and exit")
+    add_user = hub_commands.add_parser("add-user", help="create an account (staff, manager, admin)")
+    add_user.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
+    add_user.add_argument("email")
+    add_user.add_argument("--role", choices=["staff", "manager", "admin"], required=True)
+    add_user.add_argument("--name", default="", help="name shown in the pages")
+    add_user.add_argument("--language", choices=["fr", "en"], default="fr")
+    add_user.add_argument(
+        "--password-file", type=Path, help="read the password from this file ('-': stdin)"
+    )
 
     edge = commands.add_parser("edge", help="run an edge agent")
     edge.add_argument("--config", type=Path, help="edge YAML file")
@@ -69,6 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "hub":
         from hub import main as hub_main
 
+        if args.config is None:
+            _parser().error("vivant hub needs --config FILE")
+        if args.hub_command == "add-user":
+            from hub.accounts_cli import add_user_command
+
+            return add_user_command(
+                args.config, args.email, args.role, name=args.name, language=args.language,
+                password_file=args.password_file,
+            )  # fmt: skip
         if args.hub_command == "migrate":
             return hub_main.migrate(args.config)
         if args.hub_command == "check-config":
