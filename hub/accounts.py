@@ -216,6 +216,7 @@ def login(
     at = now or datetime.now(UTC)
     address = normalize_email(email)[:254]
     since = at - FAILURE_WINDOW
+    forget_old_failures(session, at)
     wait = _locked(
         _failures_since(session, LoginFailure.ip, ip, since), MAX_FAILURES_PER_ADDRESS, at
     )
@@ -244,7 +245,9 @@ def login(
 
 
 def forget_old_failures(session: Session, now: datetime) -> int:
-    """Delete failures older than the window (they no longer count); returns how many."""
+    """Delete failures older than the window (they no longer count) and sessions past their
+    maximum age (at each sign-in attempt: both tables stay small); returns the failures deleted."""
+    session.execute(delete(UserSession).where(UserSession.expires_at <= now))
     result = session.execute(delete(LoginFailure).where(LoginFailure.at <= now - FAILURE_WINDOW))
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -106,6 +106,7 @@ def test_an_address_is_locked_across_accounts(sessions: sessionmaker[Session]) -
         assert blocked.refused == "address_locked"
         assert login(session, "staff@ekilibre.fr", PASSWORD, "192.0.2.8", NOW).user is not None
         assert forget_old_failures(session, NOW + FAILURE_WINDOW) == MAX_FAILURES_PER_ADDRESS
+        assert session.scalars(select(LoginFailure)).all() == []
 
 
 def test_sessions_expire_when_idle_or_old_and_are_stored_hashed(

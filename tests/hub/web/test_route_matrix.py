@@ -82,6 +82,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/admin/tokens"): Rule(Role.ADMIN),
     ("POST", "/admin/tokens"): Rule(Role.ADMIN),
     ("POST", "/admin/tokens/{token_id}/revoke"): Rule(Role.ADMIN, "/admin/tokens/999999/revoke"),
+    ("GET", "/admin/members"): Rule(Role.ADMIN),
+    ("POST", "/admin/members/import"): Rule(Role.ADMIN),
+    ("GET", "/admin/sites"): Rule(Role.ADMIN),
     # People and integrations (API tokens).
     ("GET", "/staff/snapshot.json"): Rule(Role.STAFF, tokens=True),
     ("GET", "/openapi.json"): Rule(Role.STAFF, tokens=True),
