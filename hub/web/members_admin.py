@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
 from hub.dashboard import NODE_STATUS_LABELS
-from hub.db.models import Credential, Member, Node
+from hub.db.models import Consent, Credential, Member, Node
 from hub.i18n import gettext, local_time
 from hub.member_import import MAX_BYTES, ImportConflict, LineError, apply_import, parse_members
 from hub.web.auth import AdminUser, language_of, page
@@ -20,9 +20,24 @@ from hub.web.deps import get_runtime
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
+def N_(message: str) -> str:
+    """Mark *message* for extraction; it is translated where it is used."""
+    return message
+
+
+CONSENT_LABELS = {
+    Consent.STAFF_VISIBLE.value: N_("visible to staff"),
+    Consent.SCREEN_DISPLAY.value: N_("first name on screens"),
+    Consent.ROOM_LOCATION.value: N_("room location"),
+    Consent.MESSAGES.value: N_("messages"),
+    Consent.INSIGHTS.value: N_("individual insights"),
+}
+
+
 def _members_page(
     request: Request, who: AdminUser, *, report: dict[str, object] | None = None, status: int = 200
 ) -> HTMLResponse:
+    language = language_of(request, who)
     with get_runtime(request).sessions() as session:
         members = session.scalars(
             select(Member).order_by(Member.first_name, Member.last_name, Member.id)
@@ -40,7 +55,9 @@ def _members_page(
                 "email": m.email or "",
                 "ref": m.external_ref or "",
                 "language": m.language,
-                "consents": sorted(c.scope for c in m.consents),
+                "consents": sorted(
+                    gettext(language, CONSENT_LABELS.get(c.scope, c.scope)) for c in m.consents
+                ),
                 "credentials": int(badges.get(m.id, 0)),
             }
             for m in members
