@@ -17,7 +17,7 @@ from hub import enrolment
 from hub.accounts import Role
 from hub.config import HubConfig
 from hub.runtime import HubRuntime
-from hub.web import accounts_admin, auth, members_admin, moments, screens, staff
+from hub.web import account, accounts_admin, auth, members_admin, moments, screens, staff
 from hub.web.security import SecurityHeaders
 from vivant import __version__
 
@@ -58,6 +58,7 @@ def create_app(config: HubConfig) -> FastAPI:
     app.include_router(staff.router)
     app.include_router(accounts_admin.router)
     app.include_router(members_admin.router)
+    app.include_router(account.router)
 
     @app.get(
         "/openapi.json",

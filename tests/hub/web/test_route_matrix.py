@@ -67,6 +67,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/login"): Rule(PUBLIC),
     # Signed-in people.
     ("POST", "/logout"): Rule(Role.STAFF),
+    ("GET", "/account"): Rule(Role.STAFF),
+    ("POST", "/account/password"): Rule(Role.STAFF),
+    ("POST", "/account/language"): Rule(Role.STAFF),
     ("GET", "/staff"): Rule(Role.STAFF),
     ("GET", "/staff/events"): Rule(Role.STAFF, stream=True),
     ("POST", "/staff/check-in"): Rule(Role.STAFF),
