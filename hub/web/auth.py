@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -237,7 +238,10 @@ def _login_page(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    nonce = secrets.token_urlsafe(24)
+    # Reuse this browser's nonce, so that two sign-in tabs both work.
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{32}", nonce):
+        nonce = secrets.token_urlsafe(24)
     html = page(
         request,
         "login.html",

@@ -178,3 +178,15 @@ def test_https_public_url_makes_cookies_secure(config: HubConfig) -> None:
             )  # fmt: skip
     assert response.status_code == 303
     assert "Secure" in response.headers["set-cookie"]
+
+
+def test_two_sign_in_tabs_both_work(hub: RunningHub) -> None:
+    sign_in(hub.runtime.sessions, Role.STAFF, email="tabs@ekilibre.fr")
+    with httpx.Client(base_url=hub.base_url) as client:
+        first = form_token(client.get("/login").text)
+        second = form_token(client.get("/login?lang=en").text)
+        assert first == second
+        response = client.post(
+            "/login", data={"email": "tabs@ekilibre.fr", "password": PASSWORD, "csrf_token": first}
+        )
+    assert response.status_code == 303
