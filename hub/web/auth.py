@@ -21,7 +21,9 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -88,8 +90,25 @@ def https_only(runtime: HubRuntime) -> bool:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (the hub runs without proxy headers: see the report on proxies)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer, or, when the peer is a trusted reverse proxy
+    (``http.trusted_proxies``), the last address in ``X-Forwarded-For`` that is not one."""
+    peer = request.client.host if request.client else "unknown"
+    proxies = get_runtime(request).config.http.trusted_proxies
+    if not proxies or not _within(peer, proxies):
+        return peer
+    chain = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in chain if h]):
+        if not _within(hop, proxies):
+            return hop[:45]
+    return peer
+
+
+def _within(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _authenticate(runtime: HubRuntime, request: Request) -> tuple[Principal | None, bool]:

@@ -8,10 +8,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
-from hub.accounts import MAX_FAILURES_PER_ACCOUNT, Role, digest, remove_user, revoke_token
+from hub.accounts import (
+    MAX_FAILURES_PER_ACCOUNT,
+    MAX_FAILURES_PER_ADDRESS,
+    Role,
+    digest,
+    remove_user,
+    revoke_token,
+)
 from hub.config import HubConfig
-from hub.db.models import ApiToken
+from hub.db.models import ApiToken, LoginFailure
 from hub.web.auth import LOGIN_COOKIE, REFUSED_HEADER, SESSION_COOKIE
 from tests.support.accounts import PASSWORD, api_token, form_token, sign_in
 from tests.support.hub_server import RunningHub, hub_config, running_hub
@@ -190,3 +198,24 @@ def test_two_sign_in_tabs_both_work(hub: RunningHub) -> None:
             "/login", data={"email": "tabs@ekilibre.fr", "password": PASSWORD, "csrf_token": first}
         )
     assert response.status_code == 303
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(config: HubConfig) -> None:
+    """Behind a reverse proxy every request comes from the proxy: with ``trusted_proxies`` the
+    address limit counts the client named in X-Forwarded-For, so one client cannot lock out all."""
+    data: dict[str, Any] = config.model_dump(mode="json")
+    data["mqtt"].pop("password", None)
+    data["http"]["trusted_proxies"] = ["127.0.0.0/8"]
+    with running_hub(HubConfig.model_validate(data)) as hub:
+        sign_in(hub.runtime.sessions, Role.STAFF, email="real@ekilibre.fr")
+        attacker = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}  # forged left part ignored
+        with httpx.Client(base_url=hub.base_url, headers=attacker) as client:
+            for i in range(MAX_FAILURES_PER_ADDRESS):
+                login(client, f"guess{i}@ekilibre.fr", "whatever-password")
+            assert login(client, "real@ekilibre.fr", PASSWORD).status_code == 429
+        colleague = {"X-Forwarded-For": "198.51.100.8"}
+        with httpx.Client(base_url=hub.base_url, headers=colleague) as client:
+            assert login(client, "real@ekilibre.fr", PASSWORD).status_code == 303
+        with hub.runtime.sessions() as session:
+            ips = set(session.scalars(select(LoginFailure.ip)))
+    assert ips == {"198.51.100.7"}
