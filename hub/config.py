@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 
 from hub.attendance import AttendanceSettings
 from hub.channels.settings import ChannelSettings
@@ -199,6 +199,13 @@ class HttpSettings(StrictModel):
         description=(
             "Address people reach the hub at, for links in messages and QR codes on screens "
             "(e.g. https://vivant.ekilibre.fr). Default: http://<host>:<port>."
+        ),
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description=(
+            "Reverse proxies (addresses or networks, e.g. 127.0.0.1) whose X-Forwarded-For is "
+            "believed: the sign-in limits then count the real client address, not the proxy's."
         ),
     )
 

@@ -195,31 +195,50 @@ class NudgeScheduler:
                 )
             )
         for trigger in pending:
-            if trigger.key in done:
-                continue
-            try:
-                with self.sessions.begin() as session:
-                    session.add(
-                        NudgeTrigger(
-                            key=trigger.key,
-                            site_id=trigger.site_id,
-                            rule=trigger.kind.value,
-                            fired_at=now,
-                        )
-                    )
-                    session.flush()  # the claim: fails here if another process fired it
-                    rules = effective_rules(session, self.rules)
-                    planned = self.plan(session, trigger, rules, now)
-                    report.deliveries += self._record(session, trigger, planned, rules, now)
-            except IntegrityError:
-                log.debug("trigger %s already fired elsewhere", trigger.key)
-                continue
-            except OperationalError as error:  # SQLite busy beyond its timeout: next tick
-                log.warning("trigger %s postponed: %s", trigger.key, type(error).__name__)
-                continue
-            report.fired.append(trigger.key)
-            report.planned.extend(planned)
+            if trigger.key not in done:
+                self._fire(trigger, now, report)
         return report
+
+    def announce_now(self, site_id: str, moment_id: int, now: datetime | None = None) -> TickReport:
+        """Staff announce a moment now: the members on site who have not joined are invited
+        through the same guardrails as the automatic invitation (consent, caps, quiet hours,
+        holdout, meeting rooms, remaining seats), and the lobby screens show it."""
+        now = now or self.clock()
+        trigger = PendingTrigger(
+            f"announce:{moment_id}:{now.astimezone(UTC).isoformat()}",
+            K.MOMENT_SOON,
+            site_id,
+            now,
+            moment_id=moment_id,
+        )
+        report = TickReport()
+        self._fire(trigger, now, report)
+        return report
+
+    def _fire(self, trigger: PendingTrigger, now: datetime, report: TickReport) -> None:
+        """Claim *trigger* (once, across processes), plan it and record what it sends."""
+        try:
+            with self.sessions.begin() as session:
+                session.add(
+                    NudgeTrigger(
+                        key=trigger.key,
+                        site_id=trigger.site_id,
+                        rule=trigger.kind.value,
+                        fired_at=now,
+                    )
+                )
+                session.flush()  # the claim: fails here if another process fired it
+                rules = effective_rules(session, self.rules)
+                planned = self.plan(session, trigger, rules, now)
+                report.deliveries += self._record(session, trigger, planned, rules, now)
+        except IntegrityError:
+            log.debug("trigger %s already fired elsewhere", trigger.key)
+            return
+        except OperationalError as error:  # SQLite busy beyond its timeout: next tick
+            log.warning("trigger %s postponed: %s", trigger.key, type(error).__name__)
+            return
+        report.fired.append(trigger.key)
+        report.planned.extend(planned)
 
     def prune_triggers(self, now: datetime | None = None) -> int:
         """Forget trigger keys older than :data:`TRIGGER_MEMORY`; returns how many."""

@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     dry.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
     dry.add_argument("--at", help="ISO time to look at (default now; site time if no offset)")
     dry.add_argument("--lang", choices=["fr", "en"], default="fr", help="language (default fr)")
+    add_user = hub_commands.add_parser("add-user", help="create an account (staff, manager, admin)")
+    add_user.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
+    add_user.add_argument("email")
+    add_user.add_argument("--role", choices=["staff", "manager", "admin"], required=True)
+    add_user.add_argument("--name", default="", help="name shown in the pages")
+    add_user.add_argument("--language", choices=["fr", "en"], default="fr")
+    add_user.add_argument(
+        "--password-file", type=Path, help="read the password from this file ('-': stdin)"
+    )
 
     doctor = commands.add_parser("doctor", help="check a hub installation and explain the fixes")
     doctor.add_argument("--config", type=Path, required=True, help="hub YAML file")
@@ -99,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
             _parser().error("vivant hub needs --config FILE")
         if args.hub_command == "screen-url":
             return hub_main.print_screen_url(args.config, args.site, args.screen)
+        if args.hub_command == "add-user":
+            from hub.accounts_cli import add_user_command
+
+            return add_user_command(
+                args.config, args.email, args.role, name=args.name, language=args.language,
+                password_file=args.password_file,
+            )  # fmt: skip
         if args.hub_command == "migrate":
             return hub_main.migrate(args.config)
         if args.hub_command in ("backup", "restore"):

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hub import enrolment
+from hub.accounts import Role
 from hub.config import HubConfig
 from hub.runtime import HubRuntime
-from hub.web import moments, nudges, privacy, rsvp, screens
+from hub.web import (
+    account,
+    accounts_admin,
+    auth,
+    members_admin,
+    moments,
+    nudges,
+    privacy,
+    rsvp,
+    screens,
+    staff,
+)
+from hub.web.security import SecurityHeaders
 from vivant import __version__
 
 STATIC = Path(__file__).with_name("static")
@@ -36,14 +53,28 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        watcher = asyncio.create_task(enrolment.watch(runtime.sessions), name="vivant-enrolment")
         try:
             yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await runtime.stop()
 
-    app = FastAPI(title="Vivant hub", version=__version__, lifespan=lifespan)
+    # No Swagger UI (it loads from a CDN, which the CSP forbids); the schema is for staff below.
+    app = FastAPI(
+        title="Vivant hub",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.runtime = runtime
+    app.add_middleware(SecurityHeaders, https=config.http.base_url.startswith("https://"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    auth.install(app)
     app.include_router(screens.router)
     app.include_router(moments.router)
     app.state.privacy = privacy.PrivacyDesk(config.privacy)
@@ -51,6 +82,19 @@ def create_app(
     app.include_router(moments.api)
     app.include_router(nudges.router)
     app.include_router(rsvp.router)
+    app.include_router(staff.router)
+    app.include_router(accounts_admin.router)
+    app.include_router(members_admin.router)
+    app.include_router(account.router)
+
+    @app.get(
+        "/openapi.json",
+        include_in_schema=False,
+        dependencies=[auth.require(Role.STAFF, tokens=True)],
+    )
+    def openapi() -> dict[str, Any]:
+        """The API schema, for integrators holding a token."""
+        return app.openapi()
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

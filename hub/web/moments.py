@@ -4,8 +4,8 @@ The API goes through :mod:`hub.moments`, like the calendar import, so every mome
 same checks (room of the site, known kind, aware times ending after they start, clean tags);
 a refused moment answers 422 with the reason, in words a staff member reads.
 
-Routes that change moments are for staff (``# role: staff``): the authentication dependency is
-added where accounts are wired.
+The iCal feed is public (the moments the lobby screens show, for members' calendars); the JSON
+API is for staff, signed in or with an API token (integrations).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.accounts import Role
 from hub.calendar import export_site
 from hub.config import SiteSettings
 from hub.db.models import Moment, MomentKind
@@ -33,7 +34,10 @@ from hub.moments import (
     restore_moment,
 )
 from hub.rsvp import going_count, seats_left
+from hub.web.auth import require
 from hub.web.deps import RuntimeDep
+
+STAFF_OR_TOKEN = require(Role.STAFF, tokens=True)
 
 router = APIRouter(prefix="/sites", tags=["moments"])
 api = APIRouter(prefix="/api", tags=["moments"])
@@ -144,7 +148,7 @@ def _moment(runtime: RuntimeDep, session: Session, moment_id: int) -> tuple[Site
     return site, moment
 
 
-@api.get("/sites/{site_id}/moments")
+@api.get("/sites/{site_id}/moments", dependencies=[STAFF_OR_TOKEN])
 def list_moments(
     site_id: str,
     runtime: RuntimeDep,
@@ -166,8 +170,7 @@ def list_moments(
         return [_out(session, site, row) for row in rows]
 
 
-@api.post("/sites/{site_id}/moments", status_code=201)
-# role: staff
+@api.post("/sites/{site_id}/moments", status_code=201, dependencies=[STAFF_OR_TOKEN])
 def create_moment(site_id: str, body: MomentIn, runtime: RuntimeDep) -> MomentOut:
     """Create a moment."""
     site = _site(runtime, site_id)
@@ -181,7 +184,7 @@ def create_moment(site_id: str, body: MomentIn, runtime: RuntimeDep) -> MomentOu
         return _out(session, site, moment)
 
 
-@api.get("/moments/{moment_id}")
+@api.get("/moments/{moment_id}", dependencies=[STAFF_OR_TOKEN])
 def get_moment(moment_id: int, runtime: RuntimeDep) -> MomentOut:
     """One moment."""
     with runtime.sessions() as session:
@@ -189,8 +192,7 @@ def get_moment(moment_id: int, runtime: RuntimeDep) -> MomentOut:
         return _out(session, site, moment)
 
 
-@api.patch("/moments/{moment_id}")
-# role: staff
+@api.patch("/moments/{moment_id}", dependencies=[STAFF_OR_TOKEN])
 def patch_moment(moment_id: int, body: MomentPatch, runtime: RuntimeDep) -> MomentOut:
     """Change the given fields of a moment."""
     changes: dict[str, Any] = {}
@@ -208,8 +210,7 @@ def patch_moment(moment_id: int, body: MomentPatch, runtime: RuntimeDep) -> Mome
         return _out(session, site, edited)
 
 
-@api.post("/moments/{moment_id}/cancel")
-# role: staff
+@api.post("/moments/{moment_id}/cancel", dependencies=[STAFF_OR_TOKEN])
 def cancel(moment_id: int, runtime: RuntimeDep) -> MomentOut:
     """Cancel a moment (it stays listed as cancelled; attendance and insights keep it)."""
     with runtime.sessions.begin() as session:
@@ -217,8 +218,7 @@ def cancel(moment_id: int, runtime: RuntimeDep) -> MomentOut:
         return _out(session, site, cancel_moment(session, site, moment.id, now=runtime.clock()))
 
 
-@api.post("/moments/{moment_id}/restore")
-# role: staff
+@api.post("/moments/{moment_id}/restore", dependencies=[STAFF_OR_TOKEN])
 def restore(moment_id: int, runtime: RuntimeDep) -> MomentOut:
     """Undo a cancellation."""
     with runtime.sessions.begin() as session:

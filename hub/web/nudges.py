@@ -14,10 +14,15 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from hub.accounts import Role
 from hub.config import Language
 from hub.nudge_control import effective_rules, is_paused, pause, resume, set_dry_run
 from hub.nudge_scheduler import explain_planned
+from hub.web.auth import require
 from hub.web.deps import RuntimeDep
+
+STAFF_OR_TOKEN = require(Role.STAFF, tokens=True)
+MANAGER_OR_TOKEN = require(Role.MANAGER, tokens=True)
 
 router = APIRouter(prefix="/api/nudges", tags=["nudges"])
 
@@ -32,15 +37,13 @@ def _state(runtime: RuntimeDep) -> dict[str, Any]:
         }
 
 
-@router.get("")
-# role: staff
+@router.get("", dependencies=[STAFF_OR_TOKEN])
 def state(runtime: RuntimeDep) -> dict[str, Any]:
     """Whether nudges are paused (by staff or by the rules file) and in dry-run mode."""
     return _state(runtime)
 
 
-@router.post("/pause")
-# role: staff
+@router.post("/pause", dependencies=[STAFF_OR_TOKEN])
 def pause_nudges(runtime: RuntimeDep) -> dict[str, Any]:
     """Stop every nudge now, on every hub process."""
     with runtime.sessions.begin() as session:
@@ -48,8 +51,7 @@ def pause_nudges(runtime: RuntimeDep) -> dict[str, Any]:
     return _state(runtime)
 
 
-@router.post("/resume")
-# role: staff
+@router.post("/resume", dependencies=[STAFF_OR_TOKEN])
 def resume_nudges(runtime: RuntimeDep) -> dict[str, Any]:
     """Lift the staff pause."""
     with runtime.sessions.begin() as session:
@@ -65,8 +67,7 @@ class DryRunMode(BaseModel):
     on: bool
 
 
-@router.post("/dry-run-mode")
-# role: staff
+@router.post("/dry-run-mode", dependencies=[MANAGER_OR_TOKEN])
 def dry_run_mode(body: DryRunMode, runtime: RuntimeDep) -> dict[str, Any]:
     """Turn the dry-run mode on (decide and log, deliver nothing) or off, on every hub process."""
     with runtime.sessions.begin() as session:
@@ -74,8 +75,7 @@ def dry_run_mode(body: DryRunMode, runtime: RuntimeDep) -> dict[str, Any]:
     return _state(runtime)
 
 
-@router.get("/dry-run")
-# role: staff
+@router.get("/dry-run", dependencies=[STAFF_OR_TOKEN])
 def dry_run(
     runtime: RuntimeDep, at: AwareDatetime | None = None, lang: Language = Language.FR
 ) -> dict[str, Any]:

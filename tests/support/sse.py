@@ -27,8 +27,9 @@ class Event:
 class SseClient:
     """Collects the events of one stream in a background task."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         self.url = url
+        self.headers = headers or {}  # e.g. the session cookie of a staff dashboard
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -36,7 +37,9 @@ class SseClient:
 
     async def _read(self) -> None:
         async with (
-            httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as client,
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(5.0, read=None), headers=self.headers
+            ) as client,
             client.stream("GET", self.url) as response,
         ):
             response.raise_for_status()

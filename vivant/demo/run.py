@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import sys
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ import yaml
 
 from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
+from hub.accounts import Role, add_user
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
@@ -70,8 +72,12 @@ def _fresh(data_dir: Path) -> None:
             path.unlink()
 
 
-def _seed(config: HubConfig) -> None:
-    """Migrate, then create the demo members and today's moments."""
+DEMO_ACCOUNT = "equipe@demo.vivant.fr"
+
+
+def _seed(config: HubConfig) -> str:
+    """Migrate, then create the demo members, today's moments and a staff account (admin) whose
+    new random password is returned (shown in the banner)."""
     engine = make_engine(config.database.url)
     sessions = make_sessionmaker(engine)
     now = datetime.now(UTC)
@@ -80,6 +86,8 @@ def _seed(config: HubConfig) -> None:
         upgrade(engine)
         with sessions.begin() as session:
             sync_sites(session, config)
+            password = secrets.token_urlsafe(12)
+            add_user(session, DEMO_ACCOUNT, password, Role.ADMIN, name="Équipe démo", now=now)
             for member in population.members():
                 consents = [Consent.STAFF_VISIBLE]
                 if member.shows_on_screens:
@@ -106,6 +114,7 @@ def _seed(config: HubConfig) -> None:
                 )
     finally:
         engine.dispose()
+    return password
 
 
 def _edge_config(
@@ -151,7 +160,7 @@ async def _demo(
         ),
     )
     config = load_yaml(hub_yaml, HubConfig)
-    await asyncio.to_thread(_seed, config)
+    password = await asyncio.to_thread(_seed, config)
 
     app = create_app(config)
     server = uvicorn.Server(
@@ -166,7 +175,7 @@ async def _demo(
 
     agents = [EdgeAgent(_edge_config(data_dir, s, broker_url, tap_every)) for s in population.SITES]
     agent_tasks = [asyncio.create_task(agent.run()) for agent in agents]
-    _banner(broker_url, config, app.state.runtime.signer)
+    _banner(broker_url, config, app.state.runtime.signer, password)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -189,13 +198,14 @@ async def _demo(
                 loop.remove_signal_handler(signum)
 
 
-def _banner(broker_url: str, config: HubConfig, signer: Signer) -> None:
+def _banner(broker_url: str, config: HubConfig, signer: Signer, password: str) -> None:
     base = f"http://{config.http.host}:{config.http.port}"
     lines = [
         "",
         "Vivant demo is running. Ctrl-C stops everything.",
         f"  MQTT broker : {broker_url}",
         f"  Hub         : {base}   (metrics: {base}/metrics)",
+        f"  Staff       : {base}/staff   (sign in: {DEMO_ACCOUNT} / {password})",
         "  Lobby screens:",
     ]
     for site in config.sites:

@@ -9,10 +9,17 @@ import httpx
 from icalendar import Calendar, Event
 from sqlalchemy import select
 
+from hub.accounts import Role
 from hub.config import HubConfig
 from hub.db.models import CalendarFeed, Moment
-from tests.support.hub_server import SITE, hub_config, running_hub
+from tests.support.accounts import api_token
+from tests.support.hub_server import SITE, RunningHub, hub_config, running_hub
 from tests.support.waiting import wait_until
+
+
+def staff_headers(hub: RunningHub) -> dict[str, str]:
+    """An integration's API token (the moments API is for staff)."""
+    return {"Authorization": f"Bearer {api_token(hub.runtime.sessions, Role.STAFF)}"}
 
 
 def write_feed(path: Path) -> None:
@@ -87,7 +94,8 @@ async def test_moments_api_lists_creates_edits_and_cancels(
         "capacity": 12,
     }
     with running_hub(HubConfig.model_validate(data)) as hub:
-        async with httpx.AsyncClient(base_url=f"{hub.base_url}/api") as client:
+        headers = staff_headers(hub)
+        async with httpx.AsyncClient(base_url=f"{hub.base_url}/api", headers=headers) as client:
             created = await client.post(f"/sites/{SITE}/moments", json=body)
             moment = created.json()
             wrong_room = await client.post(

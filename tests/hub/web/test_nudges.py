@@ -9,12 +9,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hub.accounts import Role
 from hub.config import HubConfig
 from hub.db.models import Consent, PresenceSource
 from hub.members import add_member
 from hub.moments import add_moment
 from hub.presence import arrive
+from tests.support.accounts import api_token
 from tests.support.hub_server import SITE, RunningHub, hub_config, running_hub
+
+
+def manager_headers(hub: RunningHub) -> dict[str, str]:
+    """An integration's API token (manager: it may also switch the dry run on)."""
+    return {"Authorization": f"Bearer {api_token(hub.runtime.sessions, Role.MANAGER)}"}
 
 
 @pytest.fixture
@@ -40,7 +47,7 @@ def test_pause_resume_and_dry_run_explanation(hub: RunningHub) -> None:
         )  # fmt: skip
         camille = add_member(session, "Camille", consents=[Consent.MESSAGES], now=at)
         arrive(session, camille.id, SITE, at - timedelta(hours=1), PresenceSource.BADGE)
-    with httpx.Client(base_url=hub.base_url) as client:
+    with httpx.Client(base_url=hub.base_url, headers=manager_headers(hub)) as client:
         assert client.get("/api/nudges").json() == {
             "paused": False, "staff_paused": False, "dry_run": False,
         }  # fmt: skip

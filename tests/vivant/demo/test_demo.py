@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.mosquitto import free_port
@@ -30,6 +31,23 @@ def test_readme_tap_example_targets_the_demo_defaults() -> None:
     command = readme_tap_command()
     assert command.startswith("mosquitto_pub -h 127.0.0.1 -p 1884 ")
     assert "vivant/v1/ekilibre/entree/badge" in command
+
+
+async def sign_in_as_printed(output: str, http_port: int) -> None:
+    """The banner's staff account opens the staff dashboard through the sign-in form."""
+    account = re.search(r"Staff +: (\S+)/staff +\(sign in: (\S+) / (\S+)\)", output)
+    assert account, "the banner shows no staff account:\n" + output
+    base, email, password = account.groups()
+    assert base == f"http://127.0.0.1:{http_port}"
+    async with httpx.AsyncClient(base_url=base) as client:
+        form = await client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token
+        data = {"email": email, "password": password, "csrf_token": token.group(1)}
+        assert (await client.post("/login", data=data)).status_code == 303
+        dashboard = await client.get("/staff")
+    assert dashboard.status_code == 200
+    assert "Le Rooftop de Viry" in dashboard.text
 
 
 async def test_demo_runs_and_readme_tap_greets_camille(tmp_path: Path) -> None:
@@ -69,6 +87,7 @@ async def test_demo_runs_and_readme_tap_greets_camille(tmp_path: Path) -> None:
             assert await tap.wait() == 0
             greeting = (await sse.next("greeting", within=5)).json()
         assert greeting["title"] == "Bonjour Camille !"
+        await sign_in_as_printed(output, http_port)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)

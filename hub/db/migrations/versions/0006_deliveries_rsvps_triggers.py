@@ -1,7 +1,7 @@
 """nudge triggers fired once, member channel addresses and mutes, RSVPs, deliveries
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-26 16:33:50.802908
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import hub.db.types
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
