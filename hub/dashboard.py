@@ -167,7 +167,10 @@ def _confidence_label(language: Language, confidence: float) -> str:
 def rooms(site: SiteSettings, live: LiveState, language: Language) -> list[RoomLine]:
     """Each room's last published occupancy estimate."""
     site_live = live.sites.get(site.id)
-    published = dict(site_live.published) if site_live is not None else {}
+    if site_live is not None:
+        published = dict(site_live.published)
+    else:  # served by another hub process: its retained estimates (hub.cluster_view)
+        published = live.elsewhere(site.id) if live.elsewhere is not None else {}
     lines = []
     for room in site.rooms:
         estimate = published.get(room.id)

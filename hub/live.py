@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -154,6 +155,8 @@ class LiveState:
         self.tags = TagDirectory()
         self.tally = AnonymousTally(config.thirdparty.rooms(), config.thirdparty.anonymous_window_s)
         self.points: list[Point] = []  # time-series points gathered during a batch
+        # Occupancy of the sites other hub processes serve (hub.cluster_view), for pages.
+        self.elsewhere: Callable[[str], dict[str, OccupancyEstimate]] | None = None
         # The sites this process serves: all of them, unless several hub processes share the
         # database (hub.cluster), in which case sites are adopted and dropped as leases move.
         self.sites = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -24,6 +25,7 @@ from hub.channels.dispatcher import Dispatcher
 from hub.channels.screen import ScreenChannel
 from hub.channels.webhook import WebhookChannel
 from hub.cluster import HEARTBEAT, holder_id, lease_round, release
+from hub.cluster_view import OccupancyWatch
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker, startup_lock
 from hub.db.migrate import current_revision, head_revision, upgrade
@@ -99,6 +101,7 @@ class HubRuntime:
         self.mqtt: HubMqtt | None = None  # the single hub's connection (no cluster)
         self.links: dict[str, HubMqtt] = {}  # every connection, by group ("" without cluster)
         self.groups: set[str] = set()  # the groups of sites this process serves (cluster)
+        self.watch: OccupancyWatch | None = None  # occupancy of the other groups (cluster)
         self._inbox: queue.Queue[Inbound] = queue.Queue(config.ingest.queue_size)
         self._started_mono = 0.0
         self._last_round_mono: float | None = None
@@ -142,6 +145,12 @@ class HubRuntime:
             log.info("hub started (%d sites)", len(self.config.sites))
             return
         self._started_mono = time.monotonic()
+        base_id = self.config.mqtt.client_id or "vivant-hub"
+        self.watch = OccupancyWatch(
+            self.config.mqtt, f"{base_id}-view-{self.instance}-{os.getpid()}", self.served_sites
+        )
+        self.live.elsewhere = self.watch.site
+        self.watch.start()
         await asyncio.to_thread(self.renew_leases)  # serve our own sites before anything else
         self._tasks.append(asyncio.create_task(self._cluster(), name="vivant-cluster"))
         log.info("hub instance %s started (serving %s)", self.instance, sorted(self.groups))
@@ -428,6 +437,8 @@ class HubRuntime:
         await asyncio.to_thread(self._save_live_state)
         for link in list(self.links.values()):
             await asyncio.to_thread(link.stop)
+        if self.watch is not None:
+            await asyncio.to_thread(self.watch.stop)
         self.links.clear()
         if self.holder is not None:
             await asyncio.to_thread(self._release_leases)

@@ -15,12 +15,14 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as paho
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
+from hub.accounts import Role, create_token
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.models import BadgeTap, SeenMessage
 from tests.support.databases import temporary_database
@@ -39,6 +41,17 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
     """An empty PostgreSQL database: the processes starting together migrate it (one does)."""
     with temporary_database("postgresql", tmp_path) as url:
         yield url
+
+
+def staff_token(db_url: str) -> str:
+    """An API token for the staff dashboard's JSON, made in the shared database."""
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            secret, _ = create_token(session, "cluster test", Role.STAFF)
+    finally:
+        engine.dispose()
+    return secret
 
 
 def write_config(tmp_path: Path, broker: PrivateBroker, db_url: str) -> Path:
@@ -89,6 +102,16 @@ class Process:
         url = f"http://127.0.0.1:{self.port}/healthz"
         with urllib.request.urlopen(url, timeout=5) as response:
             return set(json.loads(response.read())["sites"])
+
+    def room_counts(self, token: str) -> dict[tuple[str, str], int | None]:
+        """(site, room) -> count on this process's staff dashboard, for every site."""
+        response = httpx.get(
+            f"http://127.0.0.1:{self.port}/staff/snapshot.json",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        boards = response.raise_for_status().json()["sites"]
+        return {(b["site_id"], r["id"]): r["count"] for b in boards for r in b["rooms"]}
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.popen.poll() is None:
@@ -149,6 +172,17 @@ def test_each_site_is_served_once_and_moves_when_its_process_dies(
         load.thread.start()
         time.sleep(3)
         assert (a.sites(), b.sites()) == (set(INSTANCES["a"]), set(INSTANCES["b"]))
+        # The staff pages of either process show every site's rooms, whoever serves them.
+        token = staff_token(postgres_url)
+        wait_until(
+            lambda: all(
+                process.room_counts(token)[(site, "cuisine")] is not None
+                for process in (a, b)
+                for site in SITES
+            ),
+            within=20,
+            what="every site's occupancy on both processes' dashboards",
+        )
         a.stop(signal.SIGKILL)  # no clean stop: its leases must run out
         wait_until(lambda: b.sites() == set(SITES), within=LEASE_S * 6, what="b takes a's sites")
         time.sleep(2)
