@@ -46,7 +46,7 @@ def test_real_responses_carry_the_headers(
         screen = client.get("/screens/ekilibre/hall")
         css = client.get("/static/staff.css")
         health = client.get("/healthz")
-        with client.stream("GET", "/screens/ekilibre/hall/events") as stream:
+        with client.stream("GET", hub.events_url) as stream:  # a screen URL carries its token
             stream_headers = stream.headers
     csp = login_page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp
