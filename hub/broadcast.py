@@ -68,6 +68,11 @@ class Broadcaster:
             return
         self._deliver(site_id, event)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the server is stopping)."""
+        return self._closed
+
     def close(self) -> None:
         """End every stream (the server is stopping: it waits for open responses to finish).
 

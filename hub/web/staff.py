@@ -175,7 +175,8 @@ async def events(request: Request, principal: StaffUser) -> EventSourceResponse:
             event="hello", data=json.dumps({"boot": runtime.boot_id}), retry=RETRY_MS
         )
         sent: dict[str, str] = {}
-        while True:
+        # Ends when the server stops (as the lobby streams do): the page reconnects to the next.
+        while not runtime.broadcaster.closed:
             if not await run_in_threadpool(still_signed_in):
                 yield ServerSentEvent(event="signed-out", data="{}")
                 return

@@ -36,8 +36,10 @@ async def test_events_from_another_thread_reach_the_loop() -> None:
 
 async def test_close_ends_open_and_later_streams() -> None:
     broadcaster = Broadcaster()
+    assert not broadcaster.closed
     async with broadcaster.subscribe("s") as queue:
         await asyncio.to_thread(broadcaster.close)
+        assert broadcaster.closed  # what the staff dashboards' streams look at
         assert await asyncio.wait_for(queue.get(), 2) is CLOSE
     async with broadcaster.subscribe("s") as late:
         assert late.get_nowait() is CLOSE
