@@ -7,11 +7,13 @@ applied only when something is shown to a person.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Date,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -406,6 +408,92 @@ class OccupancyRollup(Base):
     count_sum: Mapped[int] = mapped_column(Integer)
     count_max: Mapped[int] = mapped_column(Integer)
     identified_max: Mapped[int] = mapped_column(Integer)
+
+
+class Rsvp(Base):
+    """A member said they would come to a moment (or joined its waiting list, or cancelled)."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("moment_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    moment_id: Mapped[int] = mapped_column(ForeignKey("moments.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # going, waiting or cancelled
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InsightMemberDay(Base):
+    """One member's day at one site, summed from presence, dwells, attendance and RSVPs.
+
+    The base of the posture and community-value reports (see :mod:`hub.insights.rollups`): a
+    year of reports reads these rows, never the raw sessions. ``day`` is the site-local date.
+    Minutes per room kind come from room dwells, so they exist only for members who allowed
+    room-level location; ``minutes_on_site`` comes from presence sessions.
+    """
+
+    __tablename__ = "insight_member_days"
+    __table_args__ = (Index("ix_insight_member_days_site_day", "site_id", "day"),)
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+    minutes_on_site: Mapped[float] = mapped_column(Float)
+    minutes_desk: Mapped[float] = mapped_column(Float)
+    minutes_community: Mapped[float] = mapped_column(Float)
+    minutes_meeting: Mapped[float] = mapped_column(Float)
+    minutes_phone_booth: Mapped[float] = mapped_column(Float)
+    minutes_lobby: Mapped[float] = mapped_column(Float)
+    moments_attended: Mapped[int] = mapped_column(Integer)
+    rsvps: Mapped[int] = mapped_column(Integer)
+
+
+class InsightRoomHour(Base):
+    """One site-local hour of one room on one day: person-minutes, peak and distinct members."""
+
+    __tablename__ = "insight_room_hours"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
+        ),
+        Index("ix_insight_room_hours_site_day", "site_id", "day"),
+    )
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-23, site-local
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday, site-local
+    member_minutes: Mapped[float] = mapped_column(Float)
+    peak_members: Mapped[int] = mapped_column(Integer)
+    members: Mapped[int] = mapped_column(Integer)
+
+
+class InsightRollupDay(Base):
+    """A site-local day already rolled up; ``final`` once nothing about it can change."""
+
+    __tablename__ = "insight_rollup_days"
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    final: Mapped[bool] = mapped_column(Boolean)
+
+
+class InsightRollupMark(Base):
+    """The highest row id of a source table the rollups have seen (new rows mark days dirty)."""
+
+    __tablename__ = "insight_rollup_marks"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
 
 
 class HubState(Base):
