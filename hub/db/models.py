@@ -442,6 +442,9 @@ class InsightMemberDay(Base):
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    week_start: Mapped[date] = mapped_column(Date)  # the Monday of ``day``
+    # The desk room where the member spent most of the day, if any (rooms used only as desks).
+    desk_room_id: Mapped[str | None] = mapped_column(String(64))
     sessions: Mapped[int] = mapped_column(Integer)
     minutes_on_site: Mapped[float] = mapped_column(Float)
     minutes_desk: Mapped[float] = mapped_column(Float)

@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.Column("site_id", sa.String(length=64), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("week_start", sa.Date(), nullable=False),
+        sa.Column("desk_room_id", sa.String(length=64), nullable=True),
         sa.Column("sessions", sa.Integer(), nullable=False),
         sa.Column("minutes_on_site", sa.Float(), nullable=False),
         sa.Column("minutes_desk", sa.Float(), nullable=False),

@@ -1,0 +1,133 @@
+"""Postures per site: the distribution, its week-by-week trend, and movements between postures.
+
+A member's posture at week *W* describes the ``period_days`` ending with *W* (a trailing
+window), so the trend moves smoothly. The members of a site are those with any rolled-up day
+there in the window or before it in the report's range: a member who never came at all is
+unknown to presence data (a membership roster would add them as absent).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session
+
+from hub.insights.posture import POSTURES, Classification, Posture
+from hub.insights.privacy import Suppressed, guard_counts
+from hub.insights.reports.period import MemberWeek, Period, classify_window, member_weeks, weeks_of
+from hub.insights.settings import InsightsSettings
+from hub.insights.value import member_value
+
+
+@dataclass(frozen=True)
+class PostureWeek:
+    """Members per posture over the period ending with the week starting *week_start*."""
+
+    week_start: date
+    counts: dict[Posture, int | Suppressed]
+    members: int
+    value_index: float | Suppressed  # mean community value captured, 0..1
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Members whose posture went from *before* to *after* between consecutive periods."""
+
+    before: Posture
+    after: Posture
+    members: int | Suppressed
+
+
+@dataclass(frozen=True)
+class PostureReport:
+    """Postures of one site."""
+
+    site_id: str
+    weeks: list[PostureWeek]
+    transitions: list[Transition]
+
+
+@dataclass(frozen=True)
+class PostureTimeline:
+    """Every member's classification per week (for the moment and nudge reports)."""
+
+    by_member: dict[int, dict[date, Classification]]
+
+    def before(self, member_id: int, day: date) -> Posture | None:
+        """The member's posture over the period ending the week before *day*."""
+        week = day - timedelta(days=day.weekday()) - timedelta(weeks=1)
+        found = self.by_member.get(member_id, {}).get(week)
+        return found.posture if found is not None else None
+
+
+def timeline(
+    session: Session, period: Period, settings: InsightsSettings
+) -> tuple[PostureTimeline, dict[int, dict[date, MemberWeek]]]:
+    """Classify every member of the site at every week of *period* (trailing windows)."""
+    span = timedelta(days=settings.posture.period_days)
+    weeks_data = member_weeks(session, Period(period.site_id, period.start - span, period.end))
+    out: dict[int, dict[date, Classification]] = {}
+    for week in weeks_of(Period(period.site_id, period.start - timedelta(weeks=1), period.end)):
+        window_start = week + timedelta(weeks=1) - span
+        for member_id, weeks in weeks_data.items():
+            if min(weeks) > week:
+                continue  # not a member yet (first seen later)
+            out.setdefault(member_id, {})[week] = classify_window(
+                weeks, window_start, settings.posture
+            )
+    return PostureTimeline(out), weeks_data
+
+
+def posture_report(
+    session: Session,
+    period: Period,
+    settings: InsightsSettings,
+    line: PostureTimeline | None = None,
+    weeks_data: dict[int, dict[date, MemberWeek]] | None = None,
+) -> PostureReport:
+    """Distribution and value index per week, and transitions between consecutive periods."""
+    if line is None or weeks_data is None:
+        line, weeks_data = timeline(session, period, settings)
+    minimum = settings.min_cell_members
+    span = timedelta(days=settings.posture.period_days)
+    rows = []
+    for week in weeks_of(period):
+        found = {m: c[week] for m, c in line.by_member.items() if week in c}
+        counts = Counter(c.posture for c in found.values())
+        values = [
+            member_value(
+                weeks_data[m],
+                week + timedelta(weeks=1) - span,
+                week + timedelta(weeks=1),
+                settings.value,
+            )
+            for m in found
+        ]
+        index: float | Suppressed = (
+            sum(values) / len(values) if len(values) >= minimum else Suppressed(minimum)
+        )
+        rows.append(
+            PostureWeek(
+                week,
+                guard_counts({p: counts.get(p, 0) for p in POSTURES}, minimum),
+                len(found),
+                index,
+            )
+        )
+    moves: Counter[tuple[Posture, Posture]] = Counter()
+    checkpoints = [w for w in weeks_of(period)][:: settings.posture.period_days // 7]
+    for earlier, later in itertools.pairwise(checkpoints):
+        for classes in line.by_member.values():
+            if earlier in classes and later in classes:
+                moves[(classes[earlier].posture, classes[later].posture)] += 1
+    transitions = [
+        Transition(b, a, n if n >= minimum or n == 0 else Suppressed(minimum))
+        for b in POSTURES
+        for a in POSTURES
+        if b is not a
+        for n in [moves.get((b, a), 0)]
+    ]
+    return PostureReport(period.site_id, rows, transitions)
