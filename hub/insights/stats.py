@@ -81,11 +81,14 @@ def arm(clusters: Sequence[tuple[int, int]]) -> Arm:
     deff = 1.0
     if trials and k > 1:
         p = successes / trials
-        binomial = p * (1.0 - p) / trials
+        binomial = trials * p * (1.0 - p)
         if binomial > 0:
+            # Cluster-robust variance of the ratio estimator over the binomial one, with the
+            # usual small-sample factor k/(k-1) when members have several decisions; exactly 1
+            # when every member has one decision (there is no cluster variance to estimate).
             residual = sum((y - p * n) ** 2 for n, y in clusters)
-            robust = k / (k - 1) * residual / (trials * trials)
-            deff = max(1.0, robust / binomial)
+            factor = k / (k - 1) if trials > k else 1.0
+            deff = max(1.0, factor * residual / binomial)
     return Arm(trials=trials, successes=successes, members=k, design_effect=deff)
 
 

@@ -504,8 +504,11 @@ def write(session: Session, world: World, chunk: int = 10_000) -> dict[str, int]
     counts = {}
     for table, model in _ORDER:
         rows = world.rows.get(table, [])
-        if table in ("sites", "rooms"):
-            rows = [r for r in rows if (r["id"] if table == "sites" else r["site_id"]) not in known]
+        if table == "sites":
+            rows = [r for r in rows if r["id"] not in known]
+        elif table == "rooms":
+            rooms = {(s, r) for s, r in session.execute(select(Room.site_id, Room.id))}
+            rows = [r for r in rows if (r["site_id"], r["id"]) not in rooms]
         for start in range(0, len(rows), chunk):
             session.execute(insert(model), rows[start : start + chunk])
         counts[table] = len(rows)
