@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hub.insights.reports.period import MemberWeek
+from hub.insights.reports.period import MemberWeek, weeks_in
 from hub.insights.settings import ValueSettings
 
 MOMENT_KINDS_OFFERED = 6
@@ -36,7 +36,7 @@ def member_value(
     kinds_held: int = MOMENT_KINDS_OFFERED,
 ) -> float:
     """The index of one member over the weeks starting in ``[start, end)``."""
-    chosen = [w for week, w in weeks.items() if start <= week < end]
+    chosen = weeks_in(weeks, start, end)
     moments = sum(w.moments for w in chosen)
     desk = sum(w.minutes_desk for w in chosen)
     community = sum(w.minutes_community for w in chosen)

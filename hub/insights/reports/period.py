@@ -92,8 +92,7 @@ def classify_window(
     weeks: dict[date, MemberWeek], window_start: date, settings: PostureSettings
 ) -> Classification:
     """The posture of a member over the ``period_days`` starting at *window_start*."""
-    window_end = window_start + timedelta(days=settings.period_days)
-    chosen = [w for start, w in weeks.items() if window_start <= start < window_end]
+    chosen = weeks_in(weeks, window_start, window_start + timedelta(days=settings.period_days))
     return classify(
         MemberPeriod(
             period_days=settings.period_days,
@@ -105,3 +104,15 @@ def classify_window(
         ),
         settings,
     )
+
+
+def weeks_in(weeks: dict[date, MemberWeek], start: date, end: date) -> list[MemberWeek]:
+    """The member's weeks starting in ``[start, end)`` (*start* a Monday): a few lookups."""
+    found = []
+    week = start
+    while week < end:
+        row = weeks.get(week)
+        if row is not None:
+            found.append(row)
+        week += timedelta(weeks=1)
+    return found
