@@ -477,6 +477,34 @@ class InsightRoomHour(Base):
     members: Mapped[int] = mapped_column(Integer)
 
 
+class InsightNudgeFact(Base):
+    """One resolved experiment decision (sent or holdout) with what the nudge report groups by.
+
+    Derived from ``nudge_records`` by the rollup (site-local day and month, timing bucket, the
+    decision's rank among the member's decisions of the rule), so that the report aggregates
+    in SQL instead of reading and deriving every record.
+    """
+
+    __tablename__ = "insight_nudge_facts"
+    __table_args__ = (Index("ix_insight_nudge_facts_site_day", "site_id", "day"),)
+
+    id: Mapped[int] = mapped_column(
+        ForeignKey("nudge_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(32))
+    arm: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))  # "" when not logged
+    variant: Mapped[str] = mapped_column(String(64))  # "" when not logged
+    timing: Mapped[str] = mapped_column(String(8))  # minutes from delivery to start: 0-15, …
+    rank: Mapped[int] = mapped_column(Integer)  # 1 for the member's first decision of the rule
+    day: Mapped[date] = mapped_column(Date)  # site-local day of the trigger
+    week_start: Mapped[date] = mapped_column(Date)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, site-local
+    attended: Mapped[bool] = mapped_column(Boolean)
+
+
 class InsightRollupDay(Base):
     """A site-local day already rolled up; ``final`` once nothing about it can change."""
 

@@ -40,10 +40,12 @@ from hub.config import RoomKind
 from hub.db.models import (
     Attendance,
     InsightMemberDay,
+    InsightNudgeFact,
     InsightRollupDay,
     InsightRollupMark,
     InsightRoomHour,
     Moment,
+    NudgeRecord,
     PresenceSession,
     Room,
     RoomDwell,
@@ -74,7 +76,7 @@ class RefreshResult:
     room_hours: int  # room-hour rows written
 
 
-class _Clock:
+class SiteClock:
     """Site-local labels of UTC hours (cached: a year has only 8,760 of them)."""
 
     def __init__(self, zone: ZoneInfo) -> None:
@@ -124,7 +126,7 @@ def refresh(
     settings = settings or InsightsSettings()
     sites = {s.id: s for s in session.scalars(select(Site))}
     wanted = [s for s in sites if site_ids is None or s in site_ids]
-    clocks = {site_id: _Clock(ZoneInfo(sites[site_id].timezone)) for site_id in wanted}
+    clocks = {site_id: SiteClock(ZoneInfo(sites[site_id].timezone)) for site_id in wanted}
     tops = _source_tops(session)
     marks = {m.source: m.last_id for m in session.scalars(select(InsightRollupMark))}
     dirty = _new_row_days(session, clocks, marks, tops, now)
@@ -170,13 +172,14 @@ def _source_tops(session: Session) -> dict[str, int]:
         "room_dwells": RoomDwell.id,
         "attendances": Attendance.id,
         "rsvps": Rsvp.id,
+        "nudge_records": NudgeRecord.id,
     }
     return {name: session.scalar(select(func.max(column))) or 0 for name, column in tables.items()}
 
 
 def _new_row_days(
     session: Session,
-    clocks: dict[str, _Clock],
+    clocks: dict[str, SiteClock],
     marks: dict[str, int],
     tops: dict[str, int],
     now: datetime,
@@ -205,6 +208,13 @@ def _new_row_days(
         )
     ):
         add(site_id, start, end)
+    low, high = marks.get("nudge_records", 0), tops["nudge_records"]
+    for site_id, start in session.execute(
+        select(NudgeRecord.site_id, NudgeRecord.triggered_at).where(
+            NudgeRecord.id > low, NudgeRecord.id <= high
+        )
+    ):
+        add(site_id, start, start)
     for table, source in ((Attendance, "attendances"), (Rsvp, "rsvps")):
         low, high = marks.get(source, 0), tops[source]
         for site_id, start in session.execute(
@@ -231,7 +241,7 @@ def _recompute(
     session: Session,
     site_id: str,
     days: list[date],
-    clock: _Clock,
+    clock: SiteClock,
     kinds: dict[tuple[str, str], str],
     now: datetime,
     settings: InsightsSettings,
@@ -323,6 +333,12 @@ def _recompute(
             if day in wanted:
                 member[(member_id, day)][column] += 1
 
+    facts = _nudge_facts(session, site_id, wanted, start, end, clock)
+    session.execute(
+        delete(InsightNudgeFact).where(
+            InsightNudgeFact.site_id == site_id, InsightNudgeFact.day.in_(wanted)
+        )
+    )
     session.execute(
         delete(InsightMemberDay).where(
             InsightMemberDay.site_id == site_id, InsightMemberDay.day.in_(wanted)
@@ -369,7 +385,11 @@ def _recompute(
         }
         for (room_id, day, hour), (minutes, peak) in rooms.items()
     ]
-    for rows, model in ((member_rows, InsightMemberDay), (room_rows, InsightRoomHour)):
+    for rows, model in (
+        (member_rows, InsightMemberDay),
+        (room_rows, InsightRoomHour),
+        (facts, InsightNudgeFact),
+    ):
         for chunk in range(0, len(rows), 5000):
             session.execute(insert(model), rows[chunk : chunk + 5000])
 
@@ -393,7 +413,99 @@ def _recompute(
     return RefreshResult(len(days), len(member_rows), len(room_rows))
 
 
-def _hour_slices(clock: _Clock, start: float, end: float) -> Iterable[tuple[date, int, int, float]]:
+def timing_bucket(lead_minutes: float) -> str:
+    """The timing group of a nudge delivered *lead_minutes* before its moment."""
+    return "0-15" if lead_minutes < 15 else "15-45" if lead_minutes < 45 else "45+"
+
+
+def _nudge_facts(
+    session: Session,
+    site_id: str,
+    wanted: set[date],
+    start: datetime,
+    end: datetime,
+    clock: SiteClock,
+) -> list[dict[str, object]]:
+    """Resolved experiment decisions triggered on *wanted* days, with their report groups."""
+    n = NudgeRecord
+    experiment = (
+        n.site_id == site_id,
+        n.member_id.is_not(None),
+        n.decision.in_(("sent", "holdout")),
+    )
+    earlier: dict[tuple[int | None, str], int] = {
+        (member_id, rule): count
+        for member_id, rule, count in session.execute(
+            select(n.member_id, n.rule, func.count())
+            .where(*experiment, n.triggered_at < start)
+            .group_by(n.member_id, n.rule)
+        )
+    }
+    rows = session.execute(
+        select(
+            n.id,
+            n.member_id,
+            n.rule,
+            n.arm,
+            n.channel,
+            n.variant_id,
+            n.outcome,
+            n.triggered_at,
+            n.not_before,
+            Moment.starts_at,
+            Moment.cancelled_at,
+        )
+        .join(Moment, Moment.id == n.moment_id)
+        .where(*experiment, n.triggered_at >= start, n.triggered_at < end)
+        .order_by(n.triggered_at, n.id)
+    )
+    facts: list[dict[str, object]] = []
+    for (
+        record_id,
+        member_id,
+        rule,
+        arm,
+        channel,
+        variant,
+        outcome,
+        triggered,
+        not_before,
+        starts,
+        cancelled,
+    ) in rows:
+        key = (member_id, rule)
+        rank = earlier[key] = earlier.get(key, 0) + 1
+        day = clock.label(int(triggered.timestamp()) // _HOUR)[0]
+        if (
+            day not in wanted
+            or cancelled is not None
+            or outcome not in ("attended", "not_attended")
+        ):
+            continue
+        delivered = not_before or triggered
+        facts.append(
+            {
+                "id": record_id,
+                "site_id": site_id,
+                "member_id": member_id,
+                "rule": rule,
+                "arm": arm or "",
+                "channel": channel or "",
+                "variant": variant or "",
+                "timing": timing_bucket((starts - delivered).total_seconds() / 60),
+                "rank": rank,
+                "day": day,
+                "week_start": day - timedelta(days=day.weekday()),
+                "month": f"{day:%Y-%m}",
+                "attended": outcome == "attended",
+            }
+        )
+    return facts
+
+
+def _hour_slices(
+    clock: SiteClock, start: float, end: float
+) -> Iterable[tuple[date, int, int, float]]:
     """(local day, local hour, weekday, minutes) of an interval cut at UTC hour boundaries."""
     cursor = start
     while cursor < end:
@@ -404,7 +516,7 @@ def _hour_slices(clock: _Clock, start: float, end: float) -> Iterable[tuple[date
         cursor = boundary
 
 
-def _hourly_peaks(clock: _Clock, spans: list[tuple[float, float]], day: date) -> dict[int, int]:
+def _hourly_peaks(clock: SiteClock, spans: list[tuple[float, float]], day: date) -> dict[int, int]:
     """Most members present at once in each local hour of *day* (sweep over enter/leave)."""
     events = sorted([(a, 1) for a, _ in spans] + [(d, -1) for _, d in spans])
     peaks: dict[int, int] = {}

@@ -19,33 +19,27 @@ use. It measures *use of the offer*, never time idle or productivity.
 
 from __future__ import annotations
 
-from datetime import date
-
-from hub.insights.reports.period import MemberWeek, weeks_in
+from hub.insights.posture import MemberPeriod
 from hub.insights.settings import ValueSettings
 
 MOMENT_KINDS_OFFERED = 6
 """Kinds of moments a site typically offers, the default denominator of the moments part."""
 
+SERVICES_SHARE_TARGET = 0.05
+"""Share of room time in meeting rooms, phone booths (and the lobby) that counts as full use."""
+
 
 def member_value(
-    weeks: dict[date, MemberWeek],
-    start: date,
-    end: date,
-    settings: ValueSettings,
-    kinds_held: int = MOMENT_KINDS_OFFERED,
+    period: MemberPeriod, settings: ValueSettings, kinds_held: int = MOMENT_KINDS_OFFERED
 ) -> float:
-    """The index of one member over the weeks starting in ``[start, end)``."""
-    chosen = weeks_in(weeks, start, end)
-    moments = sum(w.moments for w in chosen)
-    desk = sum(w.minutes_desk for w in chosen)
-    community = sum(w.minutes_community for w in chosen)
-    other = sum(w.minutes_other for w in chosen)
-    total = desk + community + other
+    """The index of one member over *period*, between 0 and 1."""
+    total = period.minutes_in_rooms
     parts = (
-        min(1.0, moments / kinds_held) if kinds_held else 0.0,
-        min(1.0, community / total / settings.community_share_target) if total else 0.0,
-        min(1.0, other / total / 0.05) if total else 0.0,
+        min(1.0, period.moments_attended / kinds_held) if kinds_held else 0.0,
+        min(1.0, period.minutes_community / total / settings.community_share_target)
+        if total
+        else 0.0,
+        min(1.0, period.minutes_other_rooms / total / SERVICES_SHARE_TARGET) if total else 0.0,
     )
     weights = (settings.moments_weight, settings.community_weight, settings.services_weight)
     return sum(p * w for p, w in zip(parts, weights, strict=True)) / sum(weights)

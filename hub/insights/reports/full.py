@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.models import Site
 from hub.insights.reports.moments import MomentGroup, moment_report
-from hub.insights.reports.nudges import UpliftRow, decisions, nudge_report
+from hub.insights.reports.nudges import UpliftRow, nudge_report
 from hub.insights.reports.period import Period
 from hub.insights.reports.postures import PostureReport, posture_report, timeline
 from hub.insights.reports.spaces import HeatCell, RoomUsage, heatmap, room_usage
@@ -38,9 +38,7 @@ def site_insights(session: Session, period: Period, settings: InsightsSettings) 
         heatmap=heatmap(session, period, settings),
         postures=posture_report(session, period, settings, line, weeks_data),
         moments=moment_report(session, period, settings, line),
-        nudges=nudge_report(
-            decisions(session, period, line), settings.min_cell_members, settings.confidence
-        ),
+        nudges=nudge_report(session, period, line, settings.min_cell_members, settings.confidence),
     )
 
 

@@ -24,6 +24,7 @@ from hub.insights.posture import Posture
 from hub.insights.privacy import Suppressed, guard
 from hub.insights.reports.period import Period
 from hub.insights.reports.postures import PostureTimeline
+from hub.insights.rollups import SiteClock
 from hub.insights.settings import InsightsSettings
 
 
@@ -56,8 +57,9 @@ def moment_report(
     zone = ZoneInfo(session.get(Site, period.site_id).timezone)  # type: ignore[union-attr]
     start = datetime.combine(period.start, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(period.end, datetime.min.time(), tzinfo=zone)
+    clock = SiteClock(zone)
     moments = {
-        m_id: (kind, starts, capacity)
+        m_id: (kind, starts, capacity, clock.label(int(starts.timestamp()) // 3600))
         for m_id, kind, starts, capacity in session.execute(
             select(Moment.id, Moment.kind, Moment.starts_at, Moment.capacity).where(
                 Moment.site_id == period.site_id,
@@ -96,11 +98,10 @@ def moment_report(
         said[moment_id].add(member_id)
 
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for moment_id, (kind, starts, _capacity) in moments.items():
-        local = starts.astimezone(zone)
+    for moment_id, (kind, _starts, _capacity, (_day, hour, weekday)) in moments.items():
         groups[("kind", kind)].append(moment_id)
-        groups[("weekday", str(local.weekday()))].append(moment_id)
-        groups[("hour", f"{local.hour:02d}")].append(moment_id)
+        groups[("weekday", str(weekday))].append(moment_id)
+        groups[("hour", f"{hour:02d}")].append(moment_id)
     minimum = settings.min_cell_members
     out = []
     for (dimension, value), ids in sorted(groups.items()):
@@ -109,7 +110,7 @@ def moment_report(
         reach_members: dict[Reach, set[int]] = defaultdict(set)
         attendances = rsvps = shows = capacity = capped_attendances = 0
         for moment_id in ids:
-            _kind, starts, cap = moments[moment_id]
+            _kind, starts, cap, (local_day, _hour, _weekday) = moments[moment_id]
             who, promised = came.get(moment_id, set()), said.get(moment_id, set())
             attendances += len(who)
             rsvps += len(promised)
@@ -120,7 +121,7 @@ def moment_report(
                 capacity += cap
                 capped_attendances += len(who)
             for member_id in who:
-                before = line.before(member_id, starts.astimezone(zone).date())
+                before = line.before(member_id, local_day)
                 if first_seen.get(member_id) == starts:
                     reach = Reach.NEWCOMER
                 elif before in (Posture.TENANT, Posture.ABSENT):

@@ -2,7 +2,9 @@
 with the uplift's 95 % interval (:mod:`hub.insights.stats`), and its fatigue over time.
 
 Only resolved decisions about a moment that took place count: ``sent`` in the treatment arm
-against ``holdout``; skips and dry runs are not part of the experiment. Dimensions:
+against ``holdout``; skips and dry runs are not part of the experiment. The rollup keeps them in
+``insight_nudge_facts`` with their groups, and this report aggregates them in SQL per member
+(the unit of randomisation, which the interval needs). Dimensions:
 
 * **rule**, **channel**, **variant** as logged;
 * **timing** — minutes from delivery (``not_before``; the trigger when unset) to the start:
@@ -17,19 +19,22 @@ A group is shown only when each arm has at least ``min_cell_members`` members.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from hub.db.models import Moment, NudgeRecord, Site
+from hub.db.models import InsightNudgeFact
 from hub.insights.privacy import Suppressed
 from hub.insights.reports.period import Period
 from hub.insights.reports.postures import PostureTimeline
 from hub.insights.stats import Uplift, uplift
 
 DIMENSIONS = ("rule", "channel", "variant", "timing", "segment", "rank", "month")
+
+Cells = dict[tuple[str, str, str], dict[str, dict[int, list[int]]]]
+"""(rule, dimension, value) -> arm -> member -> [decisions, attended]."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class UpliftRow:
 
 @dataclass(frozen=True)
 class Decision:
-    """A resolved decision of the experiment, as the report reads it."""
+    """One resolved decision with its group values (for callers that hold decisions in hand)."""
 
     member_id: int
     rule: str
@@ -53,80 +58,72 @@ class Decision:
     keys: dict[str, str]
 
 
-def decisions(session: Session, period: Period, line: PostureTimeline | None) -> list[Decision]:
-    """The site's resolved experiment decisions in *period*, with their dimension values."""
-    zone = ZoneInfo(session.get(Site, period.site_id).timezone)  # type: ignore[union-attr]
-    n = NudgeRecord
-    rows = session.execute(
-        select(
-            n.member_id,
-            n.rule,
-            n.channel,
-            n.variant_id,
-            n.arm,
-            n.outcome,
-            n.triggered_at,
-            n.not_before,
-            Moment.starts_at,
-        )
-        .join(Moment, Moment.id == n.moment_id)
-        .where(
-            n.site_id == period.site_id,
-            n.member_id.is_not(None),
-            n.outcome.in_(("attended", "not_attended")),
-            n.decision.in_(("sent", "holdout")),
-            Moment.cancelled_at.is_(None),
-        )
-        .order_by(n.member_id, n.rule, n.triggered_at)
-    )
-    out = []
-    rank: dict[tuple[int, str], int] = defaultdict(int)
-    for member, rule, channel, variant, arm, outcome, triggered, not_before, starts in rows:
-        member_id, arm = int(member or 0), str(arm)
-        rank[(member_id, rule)] += 1
-        local = triggered.astimezone(zone).date()
-        if not period.start <= local < period.end:
-            continue
-        lead = (starts - (not_before or triggered)).total_seconds() / 60
-        k = rank[(member_id, rule)]
-        segment = line.before(member_id, local) if line is not None else None
-        out.append(
-            Decision(
-                member_id,
-                rule,
-                arm,
-                outcome == "attended",
-                {
-                    "rule": rule,
-                    "channel": channel or "",
-                    "variant": variant or "",
-                    "timing": "0-15" if lead < 15 else "15-45" if lead < 45 else "45+",
-                    "segment": segment.value if segment is not None else "",
-                    "rank": "1-5" if k <= 5 else "6-20" if k <= 20 else "21+",
-                    "month": f"{local:%Y-%m}",
-                },
-            )
-        )
-    return out
-
-
-def nudge_report(
-    decided: list[Decision], minimum: int, confidence: float = 0.95
-) -> list[UpliftRow]:
-    """Uplift per rule and per value of each dimension within the rule."""
-    cells: dict[tuple[str, str, str], dict[str, dict[int, list[int]]]] = defaultdict(
+def _cells() -> Cells:
+    return defaultdict(
         lambda: {"treatment": defaultdict(lambda: [0, 0]), "holdout": defaultdict(lambda: [0, 0])}
     )
+
+
+def cells_of(decided: Iterable[Decision]) -> Cells:
+    """Group decisions into cells (every dimension present in their keys)."""
+    cells = _cells()
     for d in decided:
         if d.arm not in ("treatment", "holdout"):
             continue
-        for dimension in DIMENSIONS:
-            value = d.keys[dimension]
+        for dimension, value in d.keys.items():
             if dimension != "rule" and not value:
                 continue
             counts = cells[(d.rule, dimension, value)][d.arm][d.member_id]
             counts[0] += 1
             counts[1] += int(d.attended)
+    return cells
+
+
+def rank_bucket(rank: int) -> str:
+    """The fatigue group of the member's *rank*-th decision of a rule."""
+    return "1-5" if rank <= 5 else "6-20" if rank <= 20 else "21+"
+
+
+def nudge_cells(session: Session, period: Period, line: PostureTimeline | None) -> Cells:
+    """The site's cells for *period*, summed per member in SQL from the rollup."""
+    f = InsightNudgeFact
+    attended = func.sum(case((f.attended, 1), else_=0))
+    scope = (f.site_id == period.site_id, f.day >= period.start, f.day < period.end)
+    columns: dict[str, ColumnElement[str] | InstrumentedAttribute[str]] = {
+        "rule": literal("rule"),
+        "channel": f.channel,
+        "variant": f.variant,
+        "timing": f.timing,
+        "rank": case((f.rank <= 5, "1-5"), (f.rank <= 20, "6-20"), else_="21+"),
+        "month": f.month,
+    }
+    cells = _cells()
+    for dimension, column in columns.items():
+        for rule, value, arm, member_id, count, came in session.execute(
+            select(f.rule, column, f.arm, f.member_id, func.count(), attended)
+            .where(*scope)
+            .group_by(f.rule, column, f.arm, f.member_id)
+        ):
+            if arm in ("treatment", "holdout") and (value or dimension == "rule"):
+                key = (rule, dimension, rule if dimension == "rule" else value)
+                cells[key][arm][member_id] = [int(count), int(came or 0)]
+    if line is not None:
+        for rule, week, arm, member_id, count, came in session.execute(
+            select(f.rule, f.week_start, f.arm, f.member_id, func.count(), attended)
+            .where(*scope)
+            .group_by(f.rule, f.week_start, f.arm, f.member_id)
+        ):
+            segment = line.before(member_id, week)
+            if segment is None or arm not in ("treatment", "holdout"):
+                continue
+            counts = cells[(rule, "segment", segment.value)][arm][member_id]
+            counts[0] += int(count)
+            counts[1] += int(came or 0)
+    return cells
+
+
+def uplift_rows(cells: Cells, minimum: int, confidence: float = 0.95) -> list[UpliftRow]:
+    """Uplift per cell; a cell whose smaller arm has fewer than *minimum* members is hidden."""
     out = []
     for (rule, dimension, value), arms in sorted(cells.items()):
         treated = [(n, y) for n, y in arms["treatment"].values()]
@@ -138,3 +135,14 @@ def nudge_report(
             result = uplift(treated, held, confidence)
         out.append(UpliftRow(rule, dimension, value, result))
     return out
+
+
+def nudge_report(
+    session: Session,
+    period: Period,
+    line: PostureTimeline | None,
+    minimum: int,
+    confidence: float = 0.95,
+) -> list[UpliftRow]:
+    """Uplift per rule and per value of each dimension within the rule."""
+    return uplift_rows(nudge_cells(session, period, line), minimum, confidence)

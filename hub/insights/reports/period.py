@@ -10,8 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from hub.db.models import InsightMemberDay
-from hub.insights.posture import Classification, MemberPeriod, classify
-from hub.insights.settings import PostureSettings
+from hub.insights.posture import MemberPeriod
 
 
 @dataclass(frozen=True)
@@ -88,31 +87,45 @@ def weeks_of(period: Period) -> list[date]:
     ]
 
 
-def classify_window(
-    weeks: dict[date, MemberWeek], window_start: date, settings: PostureSettings
-) -> Classification:
-    """The posture of a member over the ``period_days`` starting at *window_start*."""
-    chosen = weeks_in(weeks, window_start, window_start + timedelta(days=settings.period_days))
-    return classify(
-        MemberPeriod(
-            period_days=settings.period_days,
-            days_on_site=sum(w.days_on_site for w in chosen),
-            moments_attended=sum(w.moments for w in chosen),
-            minutes_desk=sum(w.minutes_desk for w in chosen),
-            minutes_community=sum(w.minutes_community for w in chosen),
-            minutes_other_rooms=sum(w.minutes_other for w in chosen),
-        ),
-        settings,
-    )
-
-
-def weeks_in(weeks: dict[date, MemberWeek], start: date, end: date) -> list[MemberWeek]:
-    """The member's weeks starting in ``[start, end)`` (*start* a Monday): a few lookups."""
-    found = []
-    week = start
-    while week < end:
-        row = weeks.get(week)
+def trailing_periods(
+    weeks: dict[date, MemberWeek], ends: list[date], period_days: int
+) -> dict[date, MemberPeriod]:
+    """For each Monday in *ends* (consecutive weeks), the member's ``period_days`` ending with
+    that week (a rolling sum: each week is added once and removed once)."""
+    span = period_days // 7
+    out: dict[date, MemberPeriod] = {}
+    if not ends:
+        return out
+    totals = [0.0] * 5
+    window: list[MemberWeek | None] = [
+        weeks.get(ends[0] - timedelta(weeks=back)) for back in range(span - 1, 0, -1)
+    ]
+    for row in window:
         if row is not None:
-            found.append(row)
-        week += timedelta(weeks=1)
-    return found
+            _add(totals, row, 1)
+    for end in ends:
+        row = weeks.get(end)
+        window.append(row)
+        if row is not None:
+            _add(totals, row, 1)
+        if len(window) > span:
+            gone = window.pop(0)
+            if gone is not None:
+                _add(totals, gone, -1)
+        out[end] = MemberPeriod(
+            period_days=period_days,
+            days_on_site=int(totals[0]),
+            moments_attended=int(totals[1]),
+            minutes_desk=totals[2],
+            minutes_community=totals[3],
+            minutes_other_rooms=totals[4],
+        )
+    return out
+
+
+def _add(totals: list[float], row: MemberWeek, sign: int) -> None:
+    totals[0] += sign * row.days_on_site
+    totals[1] += sign * row.moments
+    totals[2] += sign * row.minutes_desk
+    totals[3] += sign * row.minutes_community
+    totals[4] += sign * row.minutes_other

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
-from hub.insights.posture import POSTURES, Classification, Posture
+from hub.insights.posture import POSTURES, Classification, Posture, classify
 from hub.insights.privacy import Suppressed, guard_counts
-from hub.insights.reports.period import MemberWeek, Period, classify_window, member_weeks, weeks_of
+from hub.insights.reports.period import (
+    MemberWeek,
+    Period,
+    member_weeks,
+    trailing_periods,
+    weeks_of,
+)
 from hub.insights.settings import InsightsSettings
 from hub.insights.value import member_value
 
@@ -55,11 +61,16 @@ class PostureTimeline:
     """Every member's classification per week (for the moment and nudge reports)."""
 
     by_member: dict[int, dict[date, Classification]]
+    _previous_week: dict[date, date] = field(default_factory=dict, repr=False, compare=False)
 
     def before(self, member_id: int, day: date) -> Posture | None:
         """The member's posture over the period ending the week before *day*."""
-        week = day - timedelta(days=day.weekday()) - timedelta(weeks=1)
-        found = self.by_member.get(member_id, {}).get(week)
+        week = self._previous_week.get(day)
+        if week is None:
+            week = day - timedelta(days=day.weekday() + 7)
+            self._previous_week[day] = week
+        weeks = self.by_member.get(member_id)
+        found = weeks.get(week) if weeks is not None else None
         return found.posture if found is not None else None
 
 
@@ -69,15 +80,14 @@ def timeline(
     """Classify every member of the site at every week of *period* (trailing windows)."""
     span = timedelta(days=settings.posture.period_days)
     weeks_data = member_weeks(session, Period(period.site_id, period.start - span, period.end))
+    ends = weeks_of(Period(period.site_id, period.start - timedelta(weeks=1), period.end))
     out: dict[int, dict[date, Classification]] = {}
-    for week in weeks_of(Period(period.site_id, period.start - timedelta(weeks=1), period.end)):
-        window_start = week + timedelta(weeks=1) - span
-        for member_id, weeks in weeks_data.items():
-            if min(weeks) > week:
-                continue  # not a member yet (first seen later)
-            out.setdefault(member_id, {})[week] = classify_window(
-                weeks, window_start, settings.posture
-            )
+    for member_id, weeks in weeks_data.items():
+        joined = min(weeks)  # not a member before their first week seen
+        periods = trailing_periods(weeks, ends, settings.posture.period_days)
+        out[member_id] = {
+            end: classify(p, settings.posture) for end, p in periods.items() if end >= joined
+        }
     return PostureTimeline(out), weeks_data
 
 
@@ -92,20 +102,11 @@ def posture_report(
     if line is None or weeks_data is None:
         line, weeks_data = timeline(session, period, settings)
     minimum = settings.min_cell_members
-    span = timedelta(days=settings.posture.period_days)
     rows = []
     for week in weeks_of(period):
         found = {m: c[week] for m, c in line.by_member.items() if week in c}
         counts = Counter(c.posture for c in found.values())
-        values = [
-            member_value(
-                weeks_data[m],
-                week + timedelta(weeks=1) - span,
-                week + timedelta(weeks=1),
-                settings.value,
-            )
-            for m in found
-        ]
+        values = [member_value(c.period, settings.value) for c in found.values()]
         index: float | Suppressed = (
             sum(values) / len(values) if len(values) >= minimum else Suppressed(minimum)
         )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.insights.privacy import Suppressed
-from hub.insights.reports.nudges import Decision, nudge_report
+from hub.insights.reports.nudges import Decision, cells_of, uplift_rows
 from hub.insights.reports.period import Period
 from hub.insights.reports.postures import timeline
 from hub.insights.rollups import refresh
@@ -50,31 +50,14 @@ def test_posture_classification_matches_the_truth(sessions: sessionmaker[Session
 
 
 def rule_uplift(truth: Truth, rule: str) -> Uplift:
-    decided = [
+    cells = cells_of(
         Decision(d.member_id, d.rule, d.arm, d.attended, {"rule": d.rule}) for d in truth.decisions
-    ]
-    rows = [r for r in nudge_report_rule(decided) if r.rule == rule and r.dimension == "rule"]
+    )
+    rows = [r for r in uplift_rows(cells, minimum=5) if r.rule == rule]
     assert len(rows) == 1
     result = rows[0].result
     assert isinstance(result, Uplift)
     return result
-
-
-def nudge_report_rule(decided: list[Decision]) -> list:  # type: ignore[type-arg]
-    only_rule = [
-        Decision(
-            d.member_id,
-            d.rule,
-            d.arm,
-            d.attended,
-            {
-                k: (d.keys.get(k, "") if k == "rule" else "")
-                for k in ("rule", "channel", "variant", "timing", "segment", "rank", "month")
-            },
-        )
-        for d in decided
-    ]
-    return nudge_report(only_rule, minimum=5)
 
 
 def test_uplift_intervals_cover_the_true_uplift() -> None:
@@ -106,5 +89,5 @@ def test_small_arms_are_suppressed_not_zero() -> None:
         Decision(100 + m, "moment_soon", "holdout", False, {"rule": "moment_soon"})
         for m in range(3)
     ]
-    rows = nudge_report_rule(decided)
+    rows = uplift_rows(cells_of(decided), minimum=5)
     assert [r.result for r in rows] == [Suppressed(5)]

@@ -96,6 +96,44 @@ def upgrade() -> None:
         batch_op.create_index("ix_insight_room_hours_site_day", ["site_id", "day"], unique=False)
 
     op.create_table(
+        "insight_nudge_facts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("site_id", sa.String(length=64), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("rule", sa.String(length=32), nullable=False),
+        sa.Column("arm", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("variant", sa.String(length=64), nullable=False),
+        sa.Column("timing", sa.String(length=8), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("week_start", sa.Date(), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("attended", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["id"],
+            ["nudge_records.id"],
+            name=op.f("fk_insight_nudge_facts_id_nudge_records"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_insight_nudge_facts_member_id_members"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["site_id"],
+            ["sites.id"],
+            name=op.f("fk_insight_nudge_facts_site_id_sites"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_insight_nudge_facts")),
+    )
+    with op.batch_alter_table("insight_nudge_facts", schema=None) as batch_op:
+        batch_op.create_index("ix_insight_nudge_facts_site_day", ["site_id", "day"], unique=False)
+
+    op.create_table(
         "rsvps",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("moment_id", sa.Integer(), nullable=False),
@@ -126,6 +164,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_rsvps_member_id"))
 
     op.drop_table("rsvps")
+    with op.batch_alter_table("insight_nudge_facts", schema=None) as batch_op:
+        batch_op.drop_index("ix_insight_nudge_facts_site_day")
+
+    op.drop_table("insight_nudge_facts")
     with op.batch_alter_table("insight_room_hours", schema=None) as batch_op:
         batch_op.drop_index("ix_insight_room_hours_site_day")
 
