@@ -42,10 +42,15 @@ class MemberWeek:
     desk_room_id: str | None
 
 
-def member_weeks(session: Session, period: Period) -> dict[int, dict[date, MemberWeek]]:
-    """Per member, their weeks in *period* (one grouped query on the daily rollup)."""
+def member_weeks(
+    session: Session, period: Period, member_id: int | None = None
+) -> dict[int, dict[date, MemberWeek]]:
+    """Per member (or for *member_id* only), their weeks in *period* (one grouped query)."""
     d = InsightMemberDay
     on_site = case((d.sessions > 0, 1), (d.moments_attended > 0, 1), else_=0)
+    scope = [d.site_id == period.site_id, d.day >= period.start, d.day < period.end]
+    if member_id is not None:
+        scope.append(d.member_id == member_id)
     rows = session.execute(
         select(
             d.member_id,
@@ -58,13 +63,13 @@ def member_weeks(session: Session, period: Period) -> dict[int, dict[date, Membe
             func.sum(d.minutes_meeting + d.minutes_phone_booth + d.minutes_lobby),
             func.max(d.desk_room_id),
         )
-        .where(d.site_id == period.site_id, d.day >= period.start, d.day < period.end)
+        .where(*scope)
         .group_by(d.member_id, d.week_start)
     )
     out: dict[int, dict[date, MemberWeek]] = defaultdict(dict)
-    for member_id, week, days, moments, rsvps, desk, community, other, desk_room in rows:
-        out[member_id][week] = MemberWeek(
-            member_id,
+    for member, week, days, moments, rsvps, desk, community, other, desk_room in rows:
+        out[member][week] = MemberWeek(
+            member,
             week,
             int(days or 0),
             int(moments or 0),
