@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from hub.attendance import AttendanceSettings
 from hub.db.models import MomentKind
+from hub.insights.settings import InsightsSettings
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
 from hub.thirdparty import ThirdPartySettings, unknown_rooms
@@ -226,6 +227,10 @@ class HubConfig(StrictModel):
     )
     attendance: AttendanceSettings = Field(
         default_factory=AttendanceSettings, description="How much presence in a room counts."
+    )
+    insights: InsightsSettings = Field(
+        default_factory=InsightsSettings,
+        description="Definitions of the insights (postures, value index, privacy threshold).",
     )
     calendar_sync_minutes: float = Field(
         default=20, gt=0, le=1440, description="Minutes between two syncs of each calendar feed."

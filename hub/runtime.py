@@ -22,6 +22,7 @@ from hub.db.migrate import current_revision, head_revision, upgrade
 from hub.db.models import CalendarFeed, Moment
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
+from hub.insights.rollups import refresh as refresh_rollups
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
@@ -89,6 +90,7 @@ class HubRuntime:
             asyncio.create_task(self._housekeeping(), name="vivant-housekeeping"),
             asyncio.create_task(self._calendars(), name="vivant-calendars"),
             asyncio.create_task(self._attendance(), name="vivant-attendance"),
+            asyncio.create_task(self._insights(), name="vivant-insights"),
         ]
         writer = self.timeseries
         if writer is not None:
@@ -165,6 +167,20 @@ class HubRuntime:
                 infer_attendance(session, moment, self.config.attendance, now)
             resolve_outcomes(session, now, ATTENDANCE_SETTLING)
         return len(moments)
+
+    async def _insights(self) -> None:
+        """Bring the insights rollups up to date now, then every ``insights.refresh_minutes``."""
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh_insights, datetime.now(UTC))
+            except Exception:
+                log.exception("insights rollup failed; will try again")
+            await asyncio.sleep(self.config.insights.refresh_minutes * 60)
+
+    def refresh_insights(self, now: datetime) -> int:
+        """Recompute the rollup days that need it (see :mod:`hub.insights.rollups`)."""
+        with self.sessions.begin() as session:
+            return refresh_rollups(session, now, self.config.insights).days
 
     async def stop(self) -> None:
         """Stop consuming, save the live state, disconnect cleanly (offline), close the database.

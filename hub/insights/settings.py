@@ -107,6 +107,12 @@ class InsightsSettings(StrictModel):
             "reached a community room (15 minutes or more) or a moment in the period."
         ),
     )
+    refresh_minutes: float = Field(
+        default=15,
+        gt=0,
+        le=1440,
+        description="Minutes between two incremental refreshes of the rollups by the hub.",
+    )
     confidence: float = Field(
         default=0.95, gt=0.5, lt=1.0, description="Confidence level of the uplift intervals."
     )

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.db.models import InsightMemberDay, InsightRollupDay, InsightRoomHour, PresenceSession
+from hub.config import HubConfig
+from hub.db.models import (
+    InsightMemberDay,
+    InsightRollupDay,
+    InsightRollupMark,
+    InsightRoomHour,
+    PresenceSession,
+)
 from hub.insights.rollups import mark_dirty, refresh
+from hub.insights.settings import InsightsSettings
 from hub.insights.synthetic import SyntheticSpec, generate
+from hub.runtime import HubRuntime
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -60,10 +70,7 @@ def test_refresh_is_incremental_and_equals_a_rebuild(sessions: sessionmaker[Sess
         session.execute(delete(InsightMemberDay))
         session.execute(delete(InsightRoomHour))
         session.execute(delete(InsightRollupDay))
-        session.execute(delete(InsightRollupDay))
     with sessions.begin() as session:
-        from hub.db.models import InsightRollupMark
-
         session.execute(delete(InsightRollupMark))
         refresh(session, NOW)
         assert snapshot(session) == incremental
@@ -77,3 +84,29 @@ def test_days_still_settling_are_recomputed(sessions: sessionmaker[Session]) -> 
         assert refresh(session, early).days >= 2  # the last two days are still settling
         assert refresh(session, NOW).days >= 2
         assert refresh(session, NOW).days == 0
+
+
+def test_the_hub_keeps_the_rollups_up_to_date(
+    site_config: HubConfig, sessions: sessionmaker[Session]
+) -> None:
+    config = site_config.model_copy(
+        update={"insights": InsightsSettings.model_validate({"settle_hours": 0})}
+    )
+    runtime = HubRuntime(config)
+    try:
+        with sessions.begin() as session:
+            generate(session, SyntheticSpec(seed=8, sites=1, members_per_site=10, days=7))
+        assert runtime.refresh_insights(NOW) == 5
+        assert runtime.refresh_insights(NOW) == 0
+    finally:
+        runtime.engine.dispose()
+
+
+def test_insights_settings_come_from_the_hub_configuration() -> None:
+    data = {
+        "sites": [{"id": "s", "name": "S", "rooms": [{"id": "r", "name": "R", "kind": "desk"}]}]
+    }
+    config = HubConfig.model_validate(data | {"insights": {"posture": {"absent_max_days": 1}}})
+    assert config.insights.posture.absent_max_days == 1
+    with pytest.raises(ValueError, match="min_cell_members"):
+        HubConfig.model_validate(data | {"insights": {"min_cell_members": 2}})
