@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Site
+from hub.insights.reports.conversions import Conversions, conversions
 from hub.insights.reports.moments import MomentGroup, moment_report
 from hub.insights.reports.nudges import UpliftRow, nudge_report
 from hub.insights.reports.period import Period
@@ -26,6 +27,7 @@ class SiteInsights:
     heatmap: list[HeatCell]
     postures: PostureReport
     moments: list[MomentGroup]
+    conversions: Conversions
     nudges: list[UpliftRow]
 
 
@@ -38,6 +40,7 @@ def site_insights(session: Session, period: Period, settings: InsightsSettings) 
         heatmap=heatmap(session, period, settings),
         postures=posture_report(session, period, settings, line, weeks_data),
         moments=moment_report(session, period, settings, line),
+        conversions=conversions(session, period, line, settings),
         nudges=nudge_report(session, period, line, settings.min_cell_members, settings.confidence),
     )
 

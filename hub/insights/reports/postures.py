@@ -74,6 +74,11 @@ class PostureTimeline:
         return found.posture if found is not None else None
 
 
+def period_ends(period: Period, settings: InsightsSettings) -> list[date]:
+    """Last weeks of consecutive, non-overlapping posture periods in *period* (transitions)."""
+    return weeks_of(period)[:: settings.posture.period_days // 7]
+
+
 def timeline(
     session: Session, period: Period, settings: InsightsSettings
 ) -> tuple[PostureTimeline, dict[int, dict[date, MemberWeek]]]:
@@ -119,7 +124,7 @@ def posture_report(
             )
         )
     moves: Counter[tuple[Posture, Posture]] = Counter()
-    checkpoints = [w for w in weeks_of(period)][:: settings.posture.period_days // 7]
+    checkpoints = period_ends(period, settings)
     for earlier, later in itertools.pairwise(checkpoints):
         for classes in line.by_member.values():
             if earlier in classes and later in classes:

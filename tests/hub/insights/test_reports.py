@@ -127,3 +127,24 @@ def test_member_views_need_the_insights_consent(
     text = one.explanation(Language.FR)
     assert "en 4 semaines" in text
     assert "idle" not in one.explanation(Language.EN)
+
+
+def test_tenants_who_became_coworkers_are_counted(sessions: sessionmaker[Session]) -> None:
+    spec = SyntheticSpec(seed=12, sites=1, members_per_site=60, days=16 * 7, conversion_share=1.0)
+    period = Period("ekilibre", spec.start + timedelta(weeks=4), spec.start + timedelta(weeks=16))
+    with sessions.begin() as session:
+        truth = generate(session, spec)
+        refresh(session, datetime(2026, 6, 1, tzinfo=UTC), SETTINGS)
+    with sessions() as session:
+        report = site_insights(session, period, SETTINGS).conversions
+    converted_truly = sum(
+        len(changes) > 1
+        and changes[1][1] is Posture.COWORKER
+        and changes[1][0] < period.end - timedelta(weeks=4)
+        for changes in truth.postures.values()
+    )
+    assert isinstance(report.converted, int)
+    assert 5 <= report.converted <= converted_truly + 2
+    shown = [n for n in report.first_moment_kind.values() if isinstance(n, int)]
+    assert sum(shown) <= report.converted
+    assert isinstance(report.nudged_before, int | Suppressed)
