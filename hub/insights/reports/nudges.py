@@ -22,8 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, func, literal, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from hub.db.models import InsightNudgeFact
 from hub.insights.privacy import Suppressed
@@ -89,24 +89,51 @@ def nudge_cells(session: Session, period: Period, line: PostureTimeline | None) 
     f = InsightNudgeFact
     attended = func.sum(case((f.attended, 1), else_=0))
     scope = (f.site_id == period.site_id, f.day >= period.start, f.day < period.end)
-    columns: dict[str, ColumnElement[str] | InstrumentedAttribute[str]] = {
-        "rule": literal("rule"),
-        "channel": f.channel,
-        "variant": f.variant,
-        "timing": f.timing,
-        "rank": case((f.rank <= 5, "1-5"), (f.rank <= 20, "6-20"), else_="21+"),
-        "month": f.month,
-    }
+    rank = case((f.rank <= 5, "1-5"), (f.rank <= 20, "6-20"), else_="21+")
     cells = _cells()
-    for dimension, column in columns.items():
-        for rule, value, arm, member_id, count, came in session.execute(
-            select(f.rule, column, f.arm, f.member_id, func.count(), attended)
-            .where(*scope)
-            .group_by(f.rule, column, f.arm, f.member_id)
+    # One grouped query; each row then counts in every dimension it has a value for.
+    for (
+        rule,
+        arm,
+        member_id,
+        channel,
+        variant,
+        timing,
+        ranked,
+        month,
+        count,
+        came,
+    ) in session.execute(
+        select(
+            f.rule,
+            f.arm,
+            f.member_id,
+            f.channel,
+            f.variant,
+            f.timing,
+            rank,
+            f.month,
+            func.count(),
+            attended,
+        )
+        .where(*scope)
+        .group_by(f.rule, f.arm, f.member_id, f.channel, f.variant, f.timing, rank, f.month)
+    ):
+        if arm not in ("treatment", "holdout"):
+            continue
+        n, y = int(count), int(came or 0)
+        for dimension, value in (
+            ("rule", rule),
+            ("channel", channel),
+            ("variant", variant),
+            ("timing", timing),
+            ("rank", ranked),
+            ("month", month),
         ):
-            if arm in ("treatment", "holdout") and (value or dimension == "rule"):
-                key = (rule, dimension, rule if dimension == "rule" else value)
-                cells[key][arm][member_id] = [int(count), int(came or 0)]
+            if value:
+                counts = cells[(rule, dimension, value)][arm][member_id]
+                counts[0] += n
+                counts[1] += y
     if line is not None:
         for rule, week, arm, member_id, count, came in session.execute(
             select(f.rule, f.week_start, f.arm, f.member_id, func.count(), attended)

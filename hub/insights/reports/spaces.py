@@ -129,20 +129,23 @@ def heatmap(session: Session, period: Period, settings: InsightsSettings) -> lis
     """Hour-of-week heatmap of the whole site (members present on average)."""
     h = InsightRoomHour
     minimum = settings.min_cell_members
-    days_per_weekday: dict[int, set[object]] = defaultdict(set)
-    totals: dict[tuple[int, int], list[float]] = {}
-    for weekday, hour, day, minutes, most in session.execute(
-        select(h.weekday, h.hour, h.day, func.sum(h.member_minutes), func.max(h.members))
-        .where(h.site_id == period.site_id, h.day >= period.start, h.day < period.end)
-        .group_by(h.weekday, h.hour, h.day)
-    ):
-        days_per_weekday[weekday].add(day)
-        cell = totals.setdefault((weekday, hour), [0.0, 0.0])
-        cell[0] += float(minutes)
-        cell[1] = max(cell[1], float(most))
+    scope = (h.site_id == period.site_id, h.day >= period.start, h.day < period.end)
+    days_per_weekday = dict(
+        session.execute(
+            select(h.weekday, func.count(func.distinct(h.day))).where(*scope).group_by(h.weekday)
+        ).all()
+    )
+    totals = {
+        (weekday, hour): (float(minutes), int(most))
+        for weekday, hour, minutes, most in session.execute(
+            select(h.weekday, h.hour, func.sum(h.member_minutes), func.max(h.members))
+            .where(*scope)
+            .group_by(h.weekday, h.hour)
+        )
+    }
     out = []
     for (weekday, hour), (total, widest) in sorted(totals.items()):
-        days = len(days_per_weekday[weekday]) or 1
+        days = days_per_weekday.get(weekday) or 1
         value: float | Suppressed = total / 60 / days if widest >= minimum else Suppressed(minimum)
         out.append(HeatCell(weekday, hour, value))
     return out
