@@ -411,16 +411,23 @@ class OccupancyRollup(Base):
 
 
 class Rsvp(Base):
-    """A member said they would come to a moment (or joined its waiting list, or cancelled)."""
+    """A member said they will come to a moment (``going``) or waits for a seat (``waiting``).
+
+    Leaving deletes the row; the waiting list is served in ``created_at`` order.
+    """
 
     __tablename__ = "rsvps"
-    __table_args__ = (UniqueConstraint("moment_id", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("moment_id", "member_id"),
+        Index("ix_rsvps_moment_status", "moment_id", "status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     moment_id: Mapped[int] = mapped_column(ForeignKey("moments.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16))  # going, waiting or cancelled
+    status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class InsightMemberDay(Base):

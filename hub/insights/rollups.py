@@ -327,7 +327,7 @@ def _recompute(
             )
         )
         if table is Rsvp:
-            query = query.where(Rsvp.status != "cancelled")
+            query = query.where(Rsvp.status == "going")  # not the waiting list
         for member_id, starts in session.execute(query):
             day = clock.label(int(starts.timestamp()) // _HOUR)[0]
             if day in wanted:

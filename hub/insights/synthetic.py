@@ -307,7 +307,8 @@ def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> Wo
                             "moment_id": moment["id"],
                             "member_id": member_id,
                             "status": "going",
-                            "created_at": starts - timedelta(hours=rng.uniform(2, 48)),
+                            "created_at": (said := starts - timedelta(hours=rng.uniform(2, 48))),
+                            "updated_at": said,
                         }
                     )
                     came = draw < 0.8

@@ -92,7 +92,7 @@ def moment_report(
             Moment.site_id == period.site_id,
             Moment.starts_at >= start,
             Moment.starts_at < end,
-            Rsvp.status != "cancelled",
+            Rsvp.status == "going",  # not the waiting list
         )
     ):
         said[moment_id].add(member_id)

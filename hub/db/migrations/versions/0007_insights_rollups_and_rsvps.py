@@ -140,6 +140,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", hub.db.types.UtcDateTime(), nullable=False),
+        sa.Column("updated_at", hub.db.types.UtcDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["member_id"],
             ["members.id"],
@@ -157,10 +158,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rsvps", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_rsvps_member_id"), ["member_id"], unique=False)
+        batch_op.create_index(
+            "ix_rsvps_moment_status", ["moment_id", "status", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("rsvps", schema=None) as batch_op:
+        batch_op.drop_index("ix_rsvps_moment_status")
         batch_op.drop_index(batch_op.f("ix_rsvps_member_id"))
 
     op.drop_table("rsvps")
