@@ -17,6 +17,7 @@ from hub.attendance import AttendanceSettings
 from hub.channels.settings import ChannelSettings
 from hub.cluster import ClusterSettings
 from hub.db.models import MomentKind
+from hub.insights.settings import InsightsSettings
 from hub.location import LocationSettings
 from hub.occupancy import OccupancySettings
 from hub.privacy_settings import PrivacySettings
@@ -270,6 +271,10 @@ class HubConfig(StrictModel):
     )
     attendance: AttendanceSettings = Field(
         default_factory=AttendanceSettings, description="How much presence in a room counts."
+    )
+    insights: InsightsSettings = Field(
+        default_factory=InsightsSettings,
+        description="Definitions of the insights (postures, value index, privacy threshold).",
     )
     calendar_sync_minutes: float = Field(
         default=20, gt=0, le=1440, description="Minutes between two syncs of each calendar feed."

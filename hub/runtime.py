@@ -24,7 +24,7 @@ from hub.channels.base import Channel
 from hub.channels.dispatcher import Dispatcher
 from hub.channels.screen import ScreenChannel
 from hub.channels.webhook import WebhookChannel
-from hub.cluster import HEARTBEAT, holder_id, lease_round, release
+from hub.cluster import HEARTBEAT, claim, holder_id, lease_round, release
 from hub.cluster_view import OccupancyWatch
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker, startup_lock
@@ -33,6 +33,7 @@ from hub.db.models import CalendarFeed, Moment
 from hub.deliveries import DatabaseDeliveryStore, DeliveryPump, prune_finished
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
+from hub.insights.rollups import refresh as refresh_rollups
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
 from hub.mqtt_link import HubMqtt, Inbound
@@ -55,6 +56,9 @@ ATTENDANCE_INTERVAL_S = 60.0
 # Attendance keeps being inferred this long after a moment ends (late dwell data, staff marks);
 # nudge outcomes are written once it has passed.
 ATTENDANCE_SETTLING = timedelta(minutes=15)
+
+
+INSIGHTS_LEASE = "!insights"  # who computes the insights rollups (no instance name has a !)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -132,6 +136,7 @@ class HubRuntime:
             asyncio.create_task(self._calendars(), name="vivant-calendars"),
             asyncio.create_task(self._attendance(), name="vivant-attendance"),
             asyncio.create_task(self._retention(), name="vivant-retention"),
+            asyncio.create_task(self._insights(), name="vivant-insights"),
         ]
         await self._start_nudges()
         writer = self.timeseries
@@ -419,6 +424,28 @@ class HubRuntime:
         lock = self.ingestor.work_lock if self.ingestor is not None else threading.Lock()
         with lock, self.sessions.begin() as session:
             return apply_retention(session, self.config, now, self.served_sites())
+
+    async def _insights(self) -> None:
+        """Bring the insights rollups up to date now, then every ``insights.refresh_minutes``."""
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh_insights, datetime.now(UTC))
+            except Exception:
+                log.exception("insights rollup failed; will try again")
+            await asyncio.sleep(self.config.insights.refresh_minutes * 60)
+
+    def refresh_insights(self, now: datetime) -> int:
+        """Recompute the rollup days that need it (see :mod:`hub.insights.rollups`).
+
+        The rollups cover every site: when several hub processes share the database, only the
+        one holding the ``!insights`` lease computes them (it renews it at each refresh).
+        """
+        with self.sessions.begin() as session:
+            if self.holder is not None:
+                lease = timedelta(minutes=self.config.insights.refresh_minutes * 2)
+                if not claim(session, INSIGHTS_LEASE, self.holder, now, lease):
+                    return 0
+            return refresh_rollups(session, now, self.config.insights).days
 
     async def stop(self) -> None:
         """Stop consuming, save the live state, disconnect cleanly (offline), close the database.

@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--tap-every", type=float, default=20.0, help="mean seconds between simulated taps per site"
     )
+    demo.add_argument(
+        "--history-weeks",
+        type=int,
+        default=12,
+        help="weeks of synthetic past (members, moments, nudges) for the insights; 0: none",
+    )
 
     hub = commands.add_parser("hub", help="run the hub")
     hub.add_argument("--config", type=Path, help="hub YAML file (required)")
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data,
             tap_every=args.tap_every,
             mqtt_port=args.mqtt_port,
+            history_weeks=args.history_weeks,
         )
     if args.command == "hub":
         from hub import main as hub_main

@@ -678,3 +678,107 @@ class BadgeEnrolment(Base):
     )  # waiting, enrolled, expired, conflict, cancelled
     credential: Mapped[str | None] = mapped_column(String(32))
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class InsightMemberDay(Base):
+    """One member's day at one site, summed from presence, dwells, attendance and RSVPs.
+
+    The base of the posture and community-value reports (see :mod:`hub.insights.rollups`): a
+    year of reports reads these rows, never the raw sessions. ``day`` is the site-local date.
+    Minutes per room kind come from room dwells, so they exist only for members who allowed
+    room-level location; ``minutes_on_site`` comes from presence sessions.
+    """
+
+    __tablename__ = "insight_member_days"
+    __table_args__ = (Index("ix_insight_member_days_site_day", "site_id", "day"),)
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    week_start: Mapped[date] = mapped_column(Date)  # the Monday of ``day``
+    # The desk room where the member spent most of the day, if any (rooms used only as desks).
+    desk_room_id: Mapped[str | None] = mapped_column(String(64))
+    sessions: Mapped[int] = mapped_column(Integer)
+    minutes_on_site: Mapped[float] = mapped_column(Float)
+    minutes_desk: Mapped[float] = mapped_column(Float)
+    minutes_community: Mapped[float] = mapped_column(Float)
+    minutes_meeting: Mapped[float] = mapped_column(Float)
+    minutes_phone_booth: Mapped[float] = mapped_column(Float)
+    minutes_lobby: Mapped[float] = mapped_column(Float)
+    moments_attended: Mapped[int] = mapped_column(Integer)
+    rsvps: Mapped[int] = mapped_column(Integer)
+
+
+class InsightRoomHour(Base):
+    """One site-local hour of one room on one day: person-minutes, peak and distinct members."""
+
+    __tablename__ = "insight_room_hours"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
+        ),
+        Index("ix_insight_room_hours_site_day", "site_id", "day"),
+    )
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-23, site-local
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday, site-local
+    member_minutes: Mapped[float] = mapped_column(Float)
+    peak_members: Mapped[int] = mapped_column(Integer)
+    members: Mapped[int] = mapped_column(Integer)
+
+
+class InsightNudgeFact(Base):
+    """One resolved experiment decision (sent or holdout) with what the nudge report groups by.
+
+    Derived from ``nudge_records`` by the rollup (site-local day and month, timing bucket, the
+    decision's rank among the member's decisions of the rule), so that the report aggregates
+    in SQL instead of reading and deriving every record.
+    """
+
+    __tablename__ = "insight_nudge_facts"
+    __table_args__ = (Index("ix_insight_nudge_facts_site_day", "site_id", "day"),)
+
+    id: Mapped[int] = mapped_column(
+        ForeignKey("nudge_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(32))
+    arm: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))  # "" when not logged
+    variant: Mapped[str] = mapped_column(String(64))  # "" when not logged
+    timing: Mapped[str] = mapped_column(String(8))  # minutes from delivery to start: 0-15, …
+    rank: Mapped[int] = mapped_column(Integer)  # 1 for the member's first decision of the rule
+    day: Mapped[date] = mapped_column(Date)  # site-local day of the trigger
+    week_start: Mapped[date] = mapped_column(Date)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, site-local
+    attended: Mapped[bool] = mapped_column(Boolean)
+
+
+class InsightRollupDay(Base):
+    """A site-local day already rolled up; ``final`` once nothing about it can change."""
+
+    __tablename__ = "insight_rollup_days"
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    final: Mapped[bool] = mapped_column(Boolean)
+
+
+class InsightRollupMark(Base):
+    """The highest row id of a source table the rollups have seen (new rows mark days dirty)."""
+
+    __tablename__ = "insight_rollup_marks"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)

@@ -12,12 +12,14 @@ import logging
 import secrets
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 import yaml
+from sqlalchemy.orm import Session
 
 from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
@@ -26,6 +28,8 @@ from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
 from hub.db.models import Consent
+from hub.insights.rollups import refresh
+from hub.insights.synthetic import SyntheticSpec, generate
 from hub.members import add_member
 from hub.moments import add_moment
 from hub.screen_auth import screen_url
@@ -40,6 +44,8 @@ from vivant.wire.credential import credential_for
 log = logging.getLogger(__name__)
 
 DEFAULT_MQTT_PORT = 1884  # not 1883: a machine often has its own Mosquitto there
+DEFAULT_HISTORY_WEEKS = 12  # weeks of synthetic past so the insights have something to show
+HISTORY_MEMBERS_PER_SITE = 24
 
 
 def run_demo(
@@ -49,10 +55,11 @@ def run_demo(
     data_dir: Path,
     tap_every: float,
     mqtt_port: int = DEFAULT_MQTT_PORT,
+    history_weeks: int = DEFAULT_HISTORY_WEEKS,
 ) -> int:
     """Run until Ctrl-C (or SIGTERM); returns the exit code."""
     try:
-        asyncio.run(_demo(broker, port, data_dir, tap_every, mqtt_port))
+        asyncio.run(_demo(broker, port, data_dir, tap_every, mqtt_port, history_weeks))
     except OSError as error:
         sys.stderr.write(f"demo cannot start: {error}\n")
         return 1
@@ -75,9 +82,9 @@ def _fresh(data_dir: Path) -> None:
 DEMO_ACCOUNT = "equipe@demo.vivant.fr"
 
 
-def _seed(config: HubConfig) -> str:
-    """Migrate, then create the demo members, today's moments and a staff account (admin) whose
-    new random password is returned (shown in the banner)."""
+def _seed(config: HubConfig, history_weeks: int = 0) -> str:
+    """Migrate, then create the demo members, today's moments, a synthetic past and a staff
+    account (admin) whose new random password is returned (shown in the banner)."""
     engine = make_engine(config.database.url)
     sessions = make_sessionmaker(engine)
     now = datetime.now(UTC)
@@ -112,9 +119,26 @@ def _seed(config: HubConfig) -> str:
                     ends_at=moment.ends_at,
                     now=now,
                 )
+            if history_weeks > 0:
+                _history(session, now, history_weeks)
     finally:
         engine.dispose()
     return password
+
+
+def _history(session: Session, now: datetime, weeks: int) -> None:
+    """Weeks of synthetic members, presence, moments and nudges up to this Monday, rolled up."""
+    today = now.astimezone(ZoneInfo(population.ZONE)).date()
+    monday = today - timedelta(days=today.weekday())
+    spec = SyntheticSpec(
+        seed=7,
+        sites=len(population.SITES),
+        members_per_site=HISTORY_MEMBERS_PER_SITE,
+        start=monday - timedelta(weeks=weeks),
+        days=7 * weeks,
+    )
+    generate(session, spec)
+    refresh(session, now)
 
 
 def _edge_config(
@@ -144,7 +168,12 @@ def _edge_config(
 
 
 async def _demo(
-    broker_url: str | None, port: int, data_dir: Path, tap_every: float, mqtt_port: int
+    broker_url: str | None,
+    port: int,
+    data_dir: Path,
+    tap_every: float,
+    mqtt_port: int,
+    history_weeks: int = 0,
 ) -> None:
     _fresh(data_dir)
     embedded: EmbeddedBroker | None = None
@@ -160,7 +189,7 @@ async def _demo(
         ),
     )
     config = load_yaml(hub_yaml, HubConfig)
-    password = await asyncio.to_thread(_seed, config)
+    password = await asyncio.to_thread(_seed, config, history_weeks)
 
     app = create_app(config)
     server = uvicorn.Server(

@@ -1,7 +1,7 @@
 """privacy: consent audit trail and anonymous daily presence counts (retention)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-26 16:45:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import hub.db.types
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

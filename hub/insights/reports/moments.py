@@ -1,0 +1,153 @@
+"""Moments: who they reach (regulars, newcomers, converted tenants), attendance against RSVPs
+and capacity, by kind, weekday and hour.
+
+Reach of one attendance, judged on the attendee's posture over the period ending the week before:
+
+* **newcomer** — their first moment at the site in the data;
+* **converted tenant** — they were a tenant (or absent) just before;
+* **regular** — everyone else who came.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.db.models import Attendance, Moment, Rsvp, Site
+from hub.insights.posture import Posture
+from hub.insights.privacy import Suppressed, guard
+from hub.insights.reports.period import Period
+from hub.insights.reports.postures import PostureTimeline
+from hub.insights.rollups import SiteClock
+from hub.insights.settings import InsightsSettings
+
+
+class Reach(StrEnum):
+    """Who an attendance reached."""
+
+    REGULAR = "regular"
+    NEWCOMER = "newcomer"
+    CONVERTED_TENANT = "converted_tenant"
+
+
+@dataclass(frozen=True)
+class MomentGroup:
+    """Moments sharing a kind, a weekday or an hour."""
+
+    dimension: str  # kind, weekday or hour
+    value: str
+    moments: int
+    attendances: int | Suppressed
+    rsvps: int | Suppressed
+    rsvp_show_rate: float | Suppressed | None  # RSVP'd members who came / RSVPs
+    fill_rate: float | Suppressed | None  # attendances / capacity (moments with a capacity)
+    reach: dict[Reach, int | Suppressed]
+
+
+def moment_report(
+    session: Session, period: Period, settings: InsightsSettings, line: PostureTimeline
+) -> list[MomentGroup]:
+    """Groups by kind, weekday and hour of the site's moments in *period*."""
+    zone = ZoneInfo(session.get(Site, period.site_id).timezone)  # type: ignore[union-attr]
+    start = datetime.combine(period.start, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(period.end, datetime.min.time(), tzinfo=zone)
+    clock = SiteClock(zone)
+    moments = {
+        m_id: (kind, starts, capacity, clock.label(int(starts.timestamp()) // 3600))
+        for m_id, kind, starts, capacity in session.execute(
+            select(Moment.id, Moment.kind, Moment.starts_at, Moment.capacity).where(
+                Moment.site_id == period.site_id,
+                Moment.starts_at >= start,
+                Moment.starts_at < end,
+                Moment.cancelled_at.is_(None),
+            )
+        )
+    }
+    first_seen: dict[int, datetime] = dict(
+        session.execute(
+            select(Attendance.member_id, func.min(Moment.starts_at))
+            .join(Moment, Moment.id == Attendance.moment_id)
+            .where(Moment.site_id == period.site_id, Moment.cancelled_at.is_(None))
+            .group_by(Attendance.member_id)
+        ).all()
+    )
+    came: dict[int, set[int]] = defaultdict(set)
+    for moment_id, member_id in session.execute(
+        select(Attendance.moment_id, Attendance.member_id)
+        .join(Moment, Moment.id == Attendance.moment_id)
+        .where(Moment.site_id == period.site_id, Moment.starts_at >= start, Moment.starts_at < end)
+    ):
+        came[moment_id].add(member_id)
+    said: dict[int, set[int]] = defaultdict(set)
+    for moment_id, member_id in session.execute(
+        select(Rsvp.moment_id, Rsvp.member_id)
+        .join(Moment, Moment.id == Rsvp.moment_id)
+        .where(
+            Moment.site_id == period.site_id,
+            Moment.starts_at >= start,
+            Moment.starts_at < end,
+            Rsvp.status == "going",  # not the waiting list
+        )
+    ):
+        said[moment_id].add(member_id)
+
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for moment_id, (kind, _starts, _capacity, (_day, hour, weekday)) in moments.items():
+        groups[("kind", kind)].append(moment_id)
+        groups[("weekday", str(weekday))].append(moment_id)
+        groups[("hour", f"{hour:02d}")].append(moment_id)
+    minimum = settings.min_cell_members
+    out = []
+    for (dimension, value), ids in sorted(groups.items()):
+        attendees: set[int] = set()
+        rsvpers: set[int] = set()
+        reach_members: dict[Reach, set[int]] = defaultdict(set)
+        attendances = rsvps = shows = capacity = capped_attendances = 0
+        for moment_id in ids:
+            _kind, starts, cap, (local_day, _hour, _weekday) = moments[moment_id]
+            who, promised = came.get(moment_id, set()), said.get(moment_id, set())
+            attendances += len(who)
+            rsvps += len(promised)
+            shows += len(who & promised)
+            attendees |= who
+            rsvpers |= promised
+            if cap:
+                capacity += cap
+                capped_attendances += len(who)
+            for member_id in who:
+                before = line.before(member_id, local_day)
+                if first_seen.get(member_id) == starts:
+                    reach = Reach.NEWCOMER
+                elif before in (Posture.TENANT, Posture.ABSENT):
+                    reach = Reach.CONVERTED_TENANT
+                else:
+                    reach = Reach.REGULAR
+                reach_members[reach].add(member_id)
+        out.append(
+            MomentGroup(
+                dimension=dimension,
+                value=value,
+                moments=len(ids),
+                attendances=guard(attendances, len(attendees), minimum),
+                rsvps=guard(rsvps, len(rsvpers), minimum),
+                rsvp_show_rate=guard(shows / rsvps, len(rsvpers), minimum) if rsvps else None,
+                fill_rate=(
+                    guard(capped_attendances / capacity, len(attendees), minimum)
+                    if capacity
+                    else None
+                ),
+                reach={
+                    r: guard(len(reach_members[r]), len(reach_members[r]), minimum)
+                    if reach_members[r]
+                    else 0
+                    for r in Reach
+                },
+            )
+        )
+    return out
