@@ -278,7 +278,8 @@ def _error_text(language: Language, error: FormError | MomentError) -> str:
         label = FIELD_LABELS.get(str(params["field"]), str(params["field"]))
         params["field"] = gettext(language, label)
     text = gettext(language, error.msgid)
-    return text % params if params else text
+    text = text % params if params else text
+    return text[:1].upper() + text[1:]  # the messages of hub.moments start lower-case
 
 
 FIELD_LABELS = {"start": N_("Start"), "end": N_("End")}
@@ -290,12 +291,13 @@ def render_page(
     *,
     form: MomentForm | None = None,
     status: int = 200,
+    code: str | None = None,
 ) -> HTMLResponse:
     """The page; *form* replaces the empty create form of its site (an edit, or a refusal)."""
     runtime = get_runtime(request)
     language = language_of(request, who)
     now = datetime.now(UTC)
-    code = request.query_params.get("msg", "")
+    code = code or request.query_params.get("msg", "")
     sites = []
     with runtime.sessions() as session:
         for site in runtime.config.sites:
@@ -352,7 +354,7 @@ def moments_page(request: Request, who: StaffUser, edit: int | None = None) -> H
         moment = session.get(Moment, edit)
         site = runtime.config.site(moment.site_id) if moment is not None else None
         if moment is None or site is None:
-            return render_page(request, who, status=404)
+            return render_page(request, who, status=404, code="unknown_moment")
         form = form_of(moment, site)
     return render_page(request, who, form=form)
 

@@ -127,14 +127,14 @@ def test_create_edit_refuse_cancel_and_restore(hub: RunningHub) -> None:
         )
         refused = client.post(f"/staff/moments/{moment_id}/edit", data=backwards)
         assert refused.status_code == 400
-        assert "un moment doit finir après avoir commencé" in refused.text
+        assert "Un moment doit finir après avoir commencé" in refused.text
         assert 'value="À l’envers"' in refused.text
         refused_new = client.post("/staff/moments", data=backwards)
         assert refused_new.status_code == 400
-        assert "un moment doit finir après avoir commencé" in refused_new.text
+        assert "Un moment doit finir après avoir commencé" in refused_new.text
         cellar = client.post("/staff/moments", data=form(staff, start, room="cave", title="Cave"))
         assert cellar.status_code == 400
-        assert "le site &#39;ekilibre&#39; n’a pas de salle &#39;cave&#39;" in cellar.text
+        assert "Le site &#39;ekilibre&#39; n’a pas de salle &#39;cave&#39;" in cellar.text
         garbled = client.post("/staff/moments", data=form(staff, start, starts_at="demain"))
         assert garbled.status_code == 400
         assert "Début : indiquez une date et une heure." in garbled.text
@@ -160,6 +160,9 @@ def test_create_edit_refuse_cancel_and_restore(hub: RunningHub) -> None:
 
         forged = client.post(f"/staff/moments/{moment_id}/cancel", data={"csrf_token": "x"})
         assert forged.status_code == 403
+        missing = client.get("/staff/moments", params={"edit": 999999})
+        assert missing.status_code == 404
+        assert "Moment inconnu." in missing.text
         unknown = client.post("/staff/moments/999999/cancel", data={"csrf_token": staff.csrf})
         assert unknown.headers["location"] == "/staff/moments?msg=unknown_moment"
     assert "Atelier réparation" in screen_titles(hub)
