@@ -2,16 +2,17 @@
 
 The dry run is the scheduler's :meth:`~hub.nudge_scheduler.NudgeScheduler.preview` explained by
 :func:`~hub.nudge_scheduler.explain_planned`: the same lines as ``vivant hub nudges``, for now or
-for a time typed in the first site's time zone, in the viewer's language. It records and sends
-nothing. The global pause uses the dashboard's routes (``/staff/nudges/pause|resume``, with
-``next=/staff/nudges`` to come back here); the dry-run mode is switched by a manager.
+for a time typed in a site's time zone (the first site's unless another is chosen), in the
+viewer's language. It records and sends nothing. The global pause uses the dashboard's routes
+(``/staff/nudges/pause|resume``, with ``next=/staff/nudges`` to come back here); the dry-run
+mode is switched by a manager.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hub.i18n import gettext
@@ -40,16 +41,22 @@ MESSAGES = {
 
 
 @router.get("/nudges", response_class=HTMLResponse)
-def nudges_page(request: Request, who: StaffUser, at: str = "") -> HTMLResponse:
-    """What the rules would send now (or at *at*, site time), to whom, and why not."""
+def nudges_page(
+    request: Request,
+    who: StaffUser,
+    at: Annotated[str, Query(max_length=32)] = "",
+    zone: Annotated[str, Query(max_length=64)] = "",
+) -> HTMLResponse:
+    """What the rules would send now (or at *at*, in the time of the site *zone*), and why not."""
     runtime = get_runtime(request)
     language = language_of(request, who)
-    zone_site = runtime.config.sites[0] if runtime.config.sites else None
+    sites = runtime.config.sites
+    zone_site = runtime.config.site(zone) or (sites[0] if sites else None)
     when = runtime.clock()
     error = None
     if at and zone_site is not None:
         try:
-            when = parse_local(at[:19], zone_site, "at")
+            when = parse_local(at, zone_site, "at")
         except FormError:
             error = gettext(language, "Give a date and a time to look at.")
     status = 400 if error else 200
@@ -77,6 +84,10 @@ def nudges_page(request: Request, who: StaffUser, at: str = "") -> HTMLResponse:
         lines=lines,
         at_value=when.astimezone(zone_site.zone).strftime("%Y-%m-%dT%H:%M") if zone_site else "",
         zone=zone_site.timezone if zone_site else "UTC",
+        zone_site=zone_site.id if zone_site else "",
+        zones=[(site.id, site.name, site.timezone) for site in sites]
+        if len({site.timezone for site in sites}) > 1
+        else [],
         chosen=bool(at) and error is None,
         error=error,
         message=gettext(language, MESSAGES[code]) if code in MESSAGES else None,

@@ -20,6 +20,7 @@ from hub.config import HubConfig
 from hub.db.models import CalendarFeed, Moment
 from hub.members import add_member
 from hub.rsvp import join
+from hub.web.staff_moments import FormError, parse_local
 from tests.support.accounts import SignedIn, sign_in
 from tests.support.hub_server import SITE, RunningHub, hub_config, running_hub
 from tests.support.mosquitto import free_port
@@ -265,3 +266,17 @@ def test_a_failing_feed_shows_its_error_and_keeps_its_moments(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_typed_times_are_read_in_the_site_zone_across_the_clock_changes() -> None:
+    site = hub_config("mqtt://127.0.0.1:1883", "unused/v1", "sqlite://").sites[0]
+    winter = parse_local("2026-03-28T09:30", site, "start")
+    summer = parse_local("2026-03-30T09:30", site, "start")
+    assert (winter.astimezone(UTC).hour, summer.astimezone(UTC).hour) == (8, 7)
+    with pytest.raises(FormError) as gap:  # 02:30 is skipped on 29 March in Paris
+        parse_local("2026-03-29T02:30", site, "start")
+    assert "does not exist" in gap.value.msgid
+    twice = parse_local("2026-10-25T02:30", site, "end")  # the first of the two 02:30
+    assert twice.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    with pytest.raises(FormError):
+        parse_local("25/10/2026 02:30", site, "end")
