@@ -14,6 +14,7 @@ moments already imported stay as they were. "Sync now" calls
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from typing import Annotated, TypedDict
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hub.accounts import Principal
@@ -42,6 +44,7 @@ from hub.screen_view import KIND_LABELS
 from hub.web.auth import StaffUser, language_of, page
 from hub.web.deps import get_runtime
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/staff", tags=["staff"])
 
 HORIZON = timedelta(days=60)
@@ -469,7 +472,11 @@ def restore(request: Request, _who: StaffUser, moment_id: int) -> RedirectRespon
 def sync_now(request: Request, _who: StaffUser, feed_id: int) -> RedirectResponse:
     """Sync one calendar feed now; a failure leaves its moments as they were."""
     runtime = get_runtime(request)
-    report = runtime.sync_calendar(feed_id)
+    try:
+        report = runtime.sync_calendar(feed_id)
+    except SQLAlchemyError:  # e.g. the periodic sync of the same feed committed first
+        log.exception("calendar feed %s: sync requested by staff failed", feed_id)
+        return _back("", "sync_failed")
     if report is None:
         return _back("", "unknown_feed")
     with runtime.sessions() as session:
