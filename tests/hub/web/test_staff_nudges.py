@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,28 @@ def test_only_a_manager_switches_the_dry_run_mode(hub: RunningHub) -> None:
         assert odd.status_code == 422
     with hub.runtime.sessions() as session:
         assert not is_dry_run(session)
+
+
+def test_the_time_to_look_at_is_read_in_the_chosen_site_zone(
+    system_broker_url: str, topic_root: str, tmp_path: Path
+) -> None:
+    data = hub_config(
+        system_broker_url, topic_root, f"sqlite:///{tmp_path / 'hub.db'}",
+        client_id=f"hub-{topic_root[:9]}", port=free_port(),
+    ).model_dump(mode="json")  # fmt: skip
+    data["mqtt"].pop("password", None)
+    data["nudges"] = {"enabled": False}
+    data["sites"].append(
+        {"id": "brooklyn", "name": "Brooklyn", "timezone": "America/New_York",
+         "rooms": [{"id": "loft", "name": "Loft", "kind": "community"}]}
+    )  # fmt: skip
+    with running_hub(HubConfig.model_validate(data)) as hub:
+        staff = sign_in(hub.runtime.sessions, Role.STAFF)
+        with staff.client(hub.base_url) as client:
+            query = {"at": "2026-03-10T09:50", "zone": "brooklyn"}
+            page = client.get("/staff/nudges", params=query)
+    assert '<option value="brooklyn" selected>Brooklyn (America/New_York)</option>' in page.text
+    lines = dry_run_text(page.text).splitlines()
+    # 09:50 in New York (summer time since 8 March) is 14:50 in Paris (winter time until 29 March).
+    assert "Brooklyn — 10/03/2026 09:50" in lines
+    assert "éKilibre — 10/03/2026 14:50" in lines
