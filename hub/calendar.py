@@ -100,6 +100,74 @@ class FeedError(Exception):
         self.reason = reason
 
 
+def N_(message: str) -> str:
+    """Mark *message* for extraction; the staff page translates it."""
+    return message
+
+
+# What a community manager reads about a failed sync, by the start of FeedError's reason (the
+# reason itself, technical, is shown beneath). Most specific patterns first.
+PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r".* answered HTTP \d+$"),
+        N_(
+            "The calendar's server refused to send the feed. Check that the address is still "
+            "valid: shared calendar links change when someone resets them."
+        ),
+    ),
+    (
+        re.compile(r".* did not answer within "),
+        N_("The calendar's server did not answer in time. Vivant tries again at the next sync."),
+    ),
+    (
+        re.compile(r"cannot reach "),
+        N_(
+            "The calendar's server cannot be reached (network down, wrong address or server "
+            "stopped). Vivant tries again at the next sync."
+        ),
+    ),
+    (
+        re.compile(r"cannot read "),
+        N_("The calendar cannot be read (missing file or no permission to read it)."),
+    ),
+    (
+        re.compile(r"unsupported feed address "),
+        N_("This calendar address is not supported: use an https or webcal link, or a file."),
+    ),
+    (
+        re.compile(r"the feed (is larger than|has more than) "),
+        N_("The calendar is too large to import: share a smaller calendar with Vivant."),
+    ),
+    (
+        re.compile(r"the address returned a web page"),
+        N_(
+            "The address shows a web page, not a calendar: use the calendar's iCal (.ics) "
+            "export link."
+        ),
+    ),
+    (
+        re.compile(r"(not an iCalendar feed|the feed is not valid iCalendar|the feed's dates)"),
+        N_("The address does not give a valid iCal calendar."),
+    ),
+    (
+        re.compile(r"(event |[A-Z]{4,} \S+: bad )"),
+        N_(
+            "One event of the calendar cannot be read. Correct it in the calendar; until then "
+            "nothing is imported from this feed."
+        ),
+    ),
+)
+UNKNOWN_PROBLEM = N_("The calendar could not be synchronised.")
+
+
+def staff_problem(reason: str) -> str:
+    """The message id (English; translate it) explaining a feed's ``last_error`` to staff."""
+    for pattern, message in PROBLEMS:
+        if pattern.match(reason):
+            return message
+    return UNKNOWN_PROBLEM
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedMoment:
     """One occurrence of a feed event, ready to become a moment (times in aware UTC)."""
@@ -365,6 +433,7 @@ def fetch_feed(
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 data: bytes = response.read(max_bytes + 1)
         except urllib.error.HTTPError as exc:
+            exc.close()  # the error is also the response: free its connection now
             raise FeedError(f"{shown} answered HTTP {exc.code}") from exc
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):

@@ -29,8 +29,22 @@ CANCELLED_BY_STAFF = "staff"
 CANCELLED_BY_FEED = "feed"
 
 
+def N_(message: str) -> str:
+    """Mark *message* for extraction; the staff pages translate it (:attr:`MomentError.msgid`)."""
+    return message
+
+
 class MomentError(ValueError):
-    """A moment cannot be saved as given; the message is meant for the staff member."""
+    """A moment cannot be saved as given; the message is meant for the staff member.
+
+    ``str(error)`` is the English sentence (the JSON API answers it); ``msgid`` and ``params``
+    let a page show it in the viewer's language (``gettext(language, msgid) % params``).
+    """
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        super().__init__(msgid % params if params else msgid)
+        self.msgid = msgid
+        self.params = params
 
 
 class Keep(Enum):
@@ -111,11 +125,13 @@ def normalize_tags(tags: Iterable[str]) -> list[str]:
         if not tag:
             continue
         if len(tag) > TAG_MAX:
-            raise MomentError(f"tag {tag!r} is longer than {TAG_MAX} characters")
+            raise MomentError(
+                N_("tag %(tag)r is longer than %(max)d characters"), tag=tag, max=TAG_MAX
+            )
         if tag not in out:
             out.append(tag)
     if len(out) > TAGS_MAX:
-        raise MomentError(f"a moment has at most {TAGS_MAX} tags")
+        raise MomentError(N_("a moment has at most %(max)d tags"), max=TAGS_MAX)
     return out
 
 
@@ -132,21 +148,21 @@ def check_moment(
 ) -> None:
     """Raise :class:`MomentError` unless these values make a valid moment at *site*."""
     if site.room(room_id) is None:
-        raise MomentError(f"site {site.id!r} has no room {room_id!r}")
+        raise MomentError(N_("site %(site)r has no room %(room)r"), site=site.id, room=room_id)
     if not title.strip():
-        raise MomentError("a moment needs a title")
+        raise MomentError(N_("a moment needs a title"))
     if len(title) > TITLE_MAX:
-        raise MomentError(f"a title has at most {TITLE_MAX} characters")
+        raise MomentError(N_("a title has at most %(max)d characters"), max=TITLE_MAX)
     if kind not in {k.value for k in MomentKind}:
-        raise MomentError(f"unknown moment kind {kind!r}")
+        raise MomentError(N_("unknown moment kind %(kind)r"), kind=kind)
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise MomentError("moment times must be aware datetimes")
+        raise MomentError(N_("moment times must be aware datetimes"))
     if ends_at <= starts_at:
-        raise MomentError("a moment must end after it starts")
+        raise MomentError(N_("a moment must end after it starts"))
     if capacity is not None and not 1 <= capacity <= CAPACITY_MAX:
-        raise MomentError(f"capacity must be between 1 and {CAPACITY_MAX}")
+        raise MomentError(N_("capacity must be between 1 and %(max)d"), max=CAPACITY_MAX)
     if host is not None and len(host) > HOST_MAX:
-        raise MomentError(f"a host name has at most {HOST_MAX} characters")
+        raise MomentError(N_("a host name has at most %(max)d characters"), max=HOST_MAX)
 
 
 def add_moment(
@@ -200,7 +216,7 @@ def get_moment(session: Session, site: SiteSettings, moment_id: int) -> Moment:
     """The moment *moment_id* of *site*, or :class:`MomentError` if there is none."""
     moment = session.get(Moment, moment_id)
     if moment is None or moment.site_id != site.id:
-        raise MomentError(f"site {site.id!r} has no moment {moment_id}")
+        raise MomentError(N_("site %(site)r has no moment %(id)d"), site=site.id, id=moment_id)
     return moment
 
 

@@ -199,6 +199,27 @@ def members_joined(session: Session, moment_ids: Iterable[int]) -> dict[int, set
     return found
 
 
+def counts(session: Session, moment_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Moment id → (going, waiting), in one query: what the staff list of moments shows."""
+    ids = list(moment_ids)
+    found = {moment_id: (0, 0) for moment_id in ids}
+    if not ids:
+        return found
+    rows = session.execute(
+        select(Rsvp.moment_id, Rsvp.status, func.count(Rsvp.id))
+        .where(Rsvp.moment_id.in_(ids))
+        .group_by(Rsvp.moment_id, Rsvp.status)
+    )
+    for moment_id, status, count in rows:
+        going_, waiting = found[moment_id]
+        if status == RsvpStatus.GOING.value:
+            going_ = int(count)
+        elif status == RsvpStatus.WAITING.value:
+            waiting = int(count)
+        found[moment_id] = (going_, waiting)
+    return found
+
+
 SCREEN_LINK_MAX_AGE_S = 15 * 60
 """A link shown as a QR code on a lobby screen can be photographed by anyone in the hall: it
 opens the RSVP page for this long only (a link sent to the member lasts up to 7 days)."""

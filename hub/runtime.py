@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from hub.attendance import infer_attendance
 from hub.broadcast import Broadcaster
-from hub.calendar import sync_feed
+from hub.calendar import SyncReport, sync_feed
 from hub.channels.apprise_channel import AppriseChannel
 from hub.channels.base import Channel
 from hub.channels.dispatcher import Dispatcher
@@ -373,15 +373,24 @@ class HubRuntime:
             )
         for feed_id in feed_ids:
             try:
-                with self.sessions.begin() as session:
-                    feed = session.get(CalendarFeed, feed_id)
-                    site = self.config.site(feed.site_id) if feed else None
-                    if feed is None or site is None:
-                        continue
-                    report = sync_feed(session, feed, site, now=datetime.now(UTC))
-                log.info("calendar %s: %s", feed_id, report)
+                self.sync_calendar(feed_id)
             except Exception:
                 log.exception("calendar feed %s could not be synchronised", feed_id)
+
+    def sync_calendar(self, feed_id: int) -> SyncReport | None:
+        """Sync one feed now, in its own transaction (None: no such feed of a configured site).
+
+        A feed that cannot be fetched or read changes no moment; the report and the feed's
+        ``last_error`` say why. The staff page's "sync now" button calls this.
+        """
+        with self.sessions.begin() as session:
+            feed = session.get(CalendarFeed, feed_id)
+            site = self.config.site(feed.site_id) if feed else None
+            if feed is None or site is None:
+                return None
+            report = sync_feed(session, feed, site, now=datetime.now(UTC))
+        log.info("calendar %s: %s", feed_id, report)
+        return report
 
     async def _attendance(self) -> None:
         """Every minute, infer attendance of the moments in progress or just over."""

@@ -29,6 +29,8 @@ from hub.web import (
     rsvp,
     screens,
     staff,
+    staff_moments,
+    staff_nudges,
 )
 from hub.web.security import SecurityHeaders
 from vivant import __version__
@@ -83,6 +85,8 @@ def create_app(
     app.include_router(nudges.router)
     app.include_router(rsvp.router)
     app.include_router(staff.router)
+    app.include_router(staff_moments.router)
+    app.include_router(staff_nudges.router)
     app.include_router(accounts_admin.router)
     app.include_router(members_admin.router)
     app.include_router(account.router)

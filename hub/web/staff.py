@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -207,20 +207,28 @@ MemberField = Annotated[int, Form(ge=1)]
 MomentField = Annotated[int, Form(ge=1)]
 
 
+# Pages that post the pause and resume buttons and want to come back (default: the dashboard).
+NudgesReturn = Annotated[Literal["/staff", "/staff/nudges"], Form(alias="next")]
+
+
 @router.post("/nudges/pause")
-def pause_nudges(request: Request, _who: StaffUser) -> RedirectResponse:
+def pause_nudges(
+    request: Request, _who: StaffUser, back: NudgesReturn = "/staff"
+) -> RedirectResponse:
     """Pause every nudge at once (nothing is sent until someone resumes)."""
     with get_runtime(request).sessions.begin() as session:
         pause(session)
-    return _back("", "paused")
+    return RedirectResponse(f"{back}?msg=paused", status_code=303)
 
 
 @router.post("/nudges/resume")
-def resume_nudges(request: Request, _who: StaffUser) -> RedirectResponse:
+def resume_nudges(
+    request: Request, _who: StaffUser, back: NudgesReturn = "/staff"
+) -> RedirectResponse:
     """Resume the nudges."""
     with get_runtime(request).sessions.begin() as session:
         resume(session)
-    return _back("", "resumed")
+    return RedirectResponse(f"{back}?msg=resumed", status_code=303)
 
 
 @router.post("/moments/announce")

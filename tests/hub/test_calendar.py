@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time as wall
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +23,7 @@ from hub.calendar import (
     infer_kind,
     match_room,
     parse_feed,
+    staff_problem,
     sync_feed,
 )
 from hub.config import SiteSettings
@@ -472,3 +473,38 @@ def test_an_event_without_uid_gets_a_stable_identity(site: SiteSettings) -> None
     assert first.uid == second.uid
     assert first.uid.startswith("nouid-")
     assert first.ends_at - first.starts_at == timedelta(hours=1)  # no DTEND: one hour
+
+
+def feed_error(fetch: Callable[[], object]) -> str:
+    with pytest.raises(FeedError) as caught:
+        fetch()
+    return caught.value.reason
+
+
+def test_every_feed_error_gets_words_for_staff(site: SiteSettings, feed_server: str) -> None:
+    window = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC))
+
+    def parsed(data: bytes) -> Callable[[], object]:
+        return lambda: parse_feed(data, site, *window)
+
+    cases = {
+        "The calendar's server refused to send the feed.": lambda: fetch_feed(
+            feed_server + "/gone.ics"
+        ),
+        "The calendar's server did not answer in time.": lambda: fetch_feed(
+            feed_server + "/slow.ics", timeout=0.2
+        ),
+        "The calendar's server cannot be reached": lambda: fetch_feed(
+            "http://127.0.0.1:9/feed.ics", timeout=1
+        ),
+        "The calendar cannot be read": lambda: fetch_feed("/nonexistent/agenda.ics"),
+        "This calendar address is not supported": lambda: fetch_feed("ftp://example.fr/a.ics"),
+        "The calendar is too large": parsed(b"BEGIN:VCALENDAR\r\n" + b"X" * (6 * 1024 * 1024)),
+        "The address shows a web page": parsed(b"<!DOCTYPE html><html>Sign in</html>"),
+        "The address does not give a valid iCal calendar.": parsed(b"BEGIN:VCALENDAR\r\n"),
+        "One event of the calendar cannot be read.": parsed(MALFORMED.read_bytes()),
+    }
+    for problem, fetch in cases.items():
+        reason = feed_error(fetch)
+        assert staff_problem(reason).startswith(problem), reason
+    assert staff_problem("something new") == "The calendar could not be synchronised."

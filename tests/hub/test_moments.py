@@ -7,17 +7,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.config import HubConfig
+from hub.config import HubConfig, Language
 from hub.db.models import Moment
+from hub.i18n import gettext
 from hub.moments import (
     MomentError,
     add_moment,
     cancel_moment,
+    check_moment,
     edit_moment,
     normalize_tags,
     restore_moment,
     todays_moments,
 )
+from tests.support.hub_server import hub_config
 
 NOW = datetime(2026, 3, 18, 8, 0, tzinfo=UTC)
 START = datetime(2026, 3, 18, 13, 0, tzinfo=UTC)
@@ -166,3 +169,16 @@ def test_normalize_tags() -> None:
         "éco responsable",
         "ia",
     ]
+
+
+def test_a_refusal_reads_in_english_for_the_api_and_in_french_on_the_pages() -> None:
+    site = hub_config("mqtt://127.0.0.1:1883", "unused/v1", "sqlite://").sites[0]
+    with pytest.raises(MomentError) as caught:
+        check_moment(
+            site, room_id="cave", title="Atelier", kind="workshop",
+            starts_at=START, ends_at=START + timedelta(hours=1),
+        )  # fmt: skip
+    error = caught.value
+    assert str(error) == "site 'ekilibre' has no room 'cave'"
+    french = gettext(Language.FR, error.msgid) % error.params
+    assert french == "le site 'ekilibre' n’a pas de salle 'cave'"

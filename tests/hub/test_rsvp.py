@@ -14,7 +14,16 @@ from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.models import Consent, Moment, Rsvp
 from hub.members import add_member
 from hub.moments import add_moment, cancel_moment
-from hub.rsvp import RsvpError, RsvpStatus, going, join, leave, members_joined, status_of
+from hub.rsvp import (
+    RsvpError,
+    RsvpStatus,
+    counts,
+    going,
+    join,
+    leave,
+    members_joined,
+    status_of,
+)
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
@@ -55,6 +64,7 @@ def test_seats_then_waiting_list_then_promotion_in_order(
         assert status_of(session, moment, ben) is RsvpStatus.NONE
         assert going(session, moment) == (2, ["Ana", "Cléo"])
         assert members_joined(session, [moment]) == {moment: {ana, cleo, dan}}
+        assert counts(session, [moment, moment + 1000]) == {moment: (2, 1), moment + 1000: (0, 0)}
 
 
 def test_going_shows_only_first_names_allowed_on_screens(

@@ -81,6 +81,16 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/nudges/pause"): Rule(Role.STAFF),
     ("POST", "/staff/nudges/resume"): Rule(Role.STAFF),
     ("POST", "/staff/moments/announce"): Rule(Role.STAFF),
+    ("GET", "/staff/moments"): Rule(Role.STAFF),
+    ("POST", "/staff/moments"): Rule(Role.STAFF),
+    ("POST", "/staff/moments/{moment_id}/edit"): Rule(Role.STAFF, "/staff/moments/999999/edit"),
+    ("POST", "/staff/moments/{moment_id}/cancel"): Rule(Role.STAFF, "/staff/moments/999999/cancel"),
+    ("POST", "/staff/moments/{moment_id}/restore"): Rule(
+        Role.STAFF, "/staff/moments/999999/restore"
+    ),
+    ("POST", "/staff/feeds/{feed_id}/sync"): Rule(Role.STAFF, "/staff/feeds/999999/sync"),
+    ("GET", "/staff/nudges"): Rule(Role.STAFF),
+    ("POST", "/staff/nudges/dry-run-mode"): Rule(Role.MANAGER),
     ("GET", "/admin/users"): Rule(Role.ADMIN),
     ("POST", "/admin/users"): Rule(Role.ADMIN),
     ("POST", "/admin/users/{user_id}/role"): Rule(Role.ADMIN, "/admin/users/999999/role"),
