@@ -34,9 +34,10 @@ from hub.rsvp import (
 )
 from hub.signing import InvalidToken, Purpose
 from hub.web.deps import RuntimeDep
+from hub.web.ratelimit import PUBLIC_LIMIT, TOO_MANY
 from hub.web.templating import render
 
-router = APIRouter(prefix="/rsvp", tags=["rsvp"])
+router = APIRouter(prefix="/rsvp", tags=["rsvp"], dependencies=[PUBLIC_LIMIT], responses=TOO_MANY)
 
 TOKEN_MAX_AGE_S = 7 * 24 * 3600
 """An RSVP link works for a week at most (and never after its moment ends)."""

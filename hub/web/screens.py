@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -36,11 +36,13 @@ from hub.runtime import HubRuntime
 from hub.screen_announce import Announcement, announcement_view
 from hub.screen_auth import token_allows
 from hub.screen_view import greeting_view, screen_state
+from hub.web.auth import client_ip
 from hub.web.deps import RuntimeDep
+from hub.web.ratelimit import TOO_MANY, TooManyRequests, limits_of
 from hub.web.templating import render
 from vivant import __version__
 
-router = APIRouter(prefix="/screens", tags=["screens"])
+router = APIRouter(prefix="/screens", tags=["screens"], responses=TOO_MANY)
 
 RETRY_MS = 2000
 PING_S = 15
@@ -48,18 +50,27 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _screen(
+    request: Request,
     runtime: RuntimeDep,
     site_id: str,
     screen_id: str,
     token: Annotated[str | None, Query(max_length=512)] = None,
 ) -> tuple[SiteSettings, ScreenSettings]:
+    # Wrong tokens are counted per address (hub.web.ratelimit); past the limit, nothing is checked.
+    failures = limits_of(request).screen_failures
+    client = client_ip(request)
+    wait = failures.blocked(client)
+    if wait is not None:
+        raise TooManyRequests(wait)
     site = runtime.config.site(site_id)
     screen = site.screen(screen_id) if site else None
     if site is None or screen is None:
+        failures.record(client)
         raise HTTPException(status_code=404, detail="unknown screen")
     if not token:
         raise HTTPException(status_code=401, detail="this screen needs its token (?token=…)")
     if runtime.signer is None or not token_allows(runtime.signer, token, site, screen):
+        failures.record(client)
         raise HTTPException(status_code=403, detail="this token does not open this screen")
     return site, screen
 
