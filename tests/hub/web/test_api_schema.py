@@ -1,8 +1,9 @@
 """schemathesis against the running hub's own OpenAPI schema: no 5xx, answers that match it.
 
 The schema is fetched from ``/openapi.json`` with an admin API token, and every operation in it
-is called with generated inputs (the token in the header): nothing may answer 5xx, and what an
-operation answers must match its declared response schema and media type.
+is called with generated inputs, valid ones and invalid ones (the token in the header): nothing
+may answer 5xx, and what an operation answers must match its declared response schema and media
+type.
 
 The suite keeps the run small (``VIVANT_API_EXAMPLES``, default 8 examples per operation); a
 longer run before a release:
@@ -13,6 +14,7 @@ longer run before a release:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +23,10 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
+from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -62,9 +66,9 @@ def test_every_operation_answers_without_5xx_and_as_its_schema_says(hub: Running
     operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
     assert len(operations) >= 20, "the schema lost its operations"
     failures: list[str] = []
-    for operation in operations:
+    for operation, mode in itertools.product(operations, GenerationMode):
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(mode))
         @settings(
             max_examples=EXAMPLES,
             deadline=None,
@@ -79,6 +83,8 @@ def test_every_operation_answers_without_5xx_and_as_its_schema_says(hub: Running
 
         try:
             run()
+        except Unsatisfiable:  # nothing of this operation can be invalid (no input, free text)
+            assert mode is GenerationMode.NEGATIVE, operation.label
         except (Exception, BaseExceptionGroup) as error:  # every operation, then report all
-            failures.append(f"{operation.label}: {error}")
+            failures.append(f"{operation.label} ({mode.value} data): {error}")
     assert failures == [], "\n\n".join(failures)
