@@ -42,6 +42,7 @@ from hub.privacy import (
 from hub.privacy_settings import PrivacySettings
 from hub.runtime import HubRuntime
 from hub.signing import InvalidToken, Signer
+from hub.web.auth import client_ip
 from hub.web.deps import RuntimeDep
 from hub.web.ratelimit import PUBLIC_LIMIT, TOO_MANY
 from hub.web.templating import render
@@ -129,8 +130,7 @@ async def request_link(
     """Send the link if the address is a member's; the answer is the same either way."""
     language = _language(lang)
     desk = _desk(request)
-    client = request.client.host if request.client else "unknown"
-    if not desk.limiter.allow_client(client):
+    if not desk.limiter.allow_client(client_ip(request)):
         return _message(
             language,
             gettext(language, "Too many requests"),

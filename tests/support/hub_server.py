@@ -122,7 +122,12 @@ def start_hub(
     app = create_app(config, clock=clock)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=config.http.port, log_level=log_level, lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=config.http.port,
+            log_level=log_level,
+            lifespan="on",
+            proxy_headers=False,  # as `vivant hub` serves: http.trusted_proxies decides
         )
     )
     if on_configured is not None:

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from ipaddress import ip_network
 from pathlib import Path
 
 import httpx
@@ -335,3 +336,28 @@ def test_erasure_form_needs_the_token_of_its_own_link(
             assert forged.status_code == 403
         with hub.runtime.sessions() as session:
             assert session.get(Member, mine) is not None
+
+
+def test_link_requests_behind_a_trusted_proxy_are_counted_per_real_client(
+    system_broker_url: str, clean_root: str, tmp_path: Path, smtp_receiver: SmtpReceiver
+) -> None:
+    """Every request comes from the proxy: counted by its address, one client would use up
+    everyone's share. With ``http.trusted_proxies`` the client in X-Forwarded-For is counted."""
+    config = privacy_config(
+        system_broker_url, clean_root, f"sqlite:///{tmp_path / 'hub.db'}", smtp_receiver
+    )
+    proxied = config.http.model_copy(update={"trusted_proxies": [ip_network("127.0.0.0/8")]})
+    with (
+        running_hub(config.model_copy(update={"http": proxied})) as hub,
+        httpx.Client(base_url=hub.base_url) as client,
+    ):
+        greedy = {"X-Forwarded-For": "203.0.113.9"}
+        answers = [
+            client.post("/privacy/request", data={"email": f"x{i}@example.fr"}, headers=greedy)
+            for i in range(config.privacy.requests_per_client + 1)
+        ]
+        assert [a.status_code for a in answers][-2:] == [200, 429]
+        other = {"X-Forwarded-For": "198.51.100.8"}
+        assert (
+            client.post("/privacy/request", data={"email": "y@example.fr"}, headers=other)
+        ).status_code == 200
