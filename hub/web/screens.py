@@ -2,7 +2,9 @@
 
 Every route needs the screen's token (``?token=…``, see :mod:`hub.screen_auth`): none gives 401,
 a wrong one (another screen, another purpose, a revoked version) 403. The token is read-only by
-construction: these three GET routes are all it opens.
+construction: these three GET routes are all it opens. Wrong tokens are counted per address
+and, past ``http.screen_failures_per_minute``, answered 429 before any check
+(:mod:`hub.web.ratelimit`); a screen's right token is never counted.
 
 The stream is Server-Sent Events: the browser's EventSource reconnects by itself, and every
 (re)connection starts with a ``hello`` carrying the hub's boot id and version, so the page reloads
