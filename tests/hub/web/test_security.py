@@ -43,10 +43,10 @@ def test_real_responses_carry_the_headers(
     )  # fmt: skip
     with running_hub(config) as hub, httpx.Client(base_url=hub.base_url) as client:
         login_page = client.get("/login")
-        screen = client.get("/screens/ekilibre/hall")
+        screen = client.get(hub.screen_url)
         css = client.get("/static/staff.css")
         health = client.get("/healthz")
-        with client.stream("GET", "/screens/ekilibre/hall/events") as stream:
+        with client.stream("GET", hub.events_url) as stream:
             stream_headers = stream.headers
     csp = login_page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp
