@@ -209,6 +209,25 @@ class HttpSettings(StrictModel):
             "believed: the sign-in limits then count the real client address, not the proxy's."
         ),
     )
+    public_requests_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Requests per client address and minute to the public member pages (RSVP and "
+            "privacy links, the iCal feed of a site); more get 429 with Retry-After. A member "
+            "makes a handful; a calendar application one every few minutes at most."
+        ),
+    )
+    screen_failures_per_minute: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Wrong lobby-screen tokens per client address and minute before that address gets "
+            "429 on screen URLs (a screen with its right token is never limited)."
+        ),
+    )
 
     @property
     def base_url(self) -> str:

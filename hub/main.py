@@ -9,6 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
+from hub import log_redaction
 from hub.config import HubConfig, Language
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import current_revision, head_revision, upgrade
@@ -38,14 +39,17 @@ def run(config_path: Path, instance: str | None = None, *, port: int | None = No
         names = ", ".join(config.cluster.instances)
         sys.stderr.write(f"{config_path}: several hub processes: give --instance ({names})\n")
         return 2
-    uvicorn.run(
+    server = uvicorn.Config(
         create_app(config, instance),
         host=config.http.host,
         port=port or config.http.port,
         log_level="info",
         proxy_headers=False,
-    )
-    return 0
+    )  # configures uvicorn's loggers: the redaction goes on them afterwards
+    log_redaction.install(log_redaction.secret_values(config))
+    serving = uvicorn.Server(server)
+    serving.run()
+    return 0 if serving.started else 3
 
 
 def migrate(config_path: Path) -> int:

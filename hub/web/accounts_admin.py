@@ -25,7 +25,7 @@ from hub.accounts import (
 from hub.db.models import ApiToken, User, UserSession
 from hub.i18n import gettext
 from hub.web.auth import AdminUser, language_of, page
-from hub.web.deps import get_runtime
+from hub.web.deps import RowId, get_runtime
 
 
 def N_(message: str) -> str:
@@ -105,7 +105,7 @@ def add(
 
 @router.post("/users/{user_id}/role")
 def change_role(
-    request: Request, who: AdminUser, user_id: int, role: RoleField
+    request: Request, who: AdminUser, user_id: RowId, role: RoleField
 ) -> RedirectResponse:
     """Give an account another role (applies at its next request)."""
     if user_id == who.id:
@@ -119,7 +119,7 @@ def change_role(
 
 
 @router.post("/users/{user_id}/delete")
-def delete(request: Request, who: AdminUser, user_id: int) -> RedirectResponse:
+def delete(request: Request, who: AdminUser, user_id: RowId) -> RedirectResponse:
     """Remove an account; its sessions stop working at once."""
     if user_id == who.id:
         return RedirectResponse("/admin/users?msg=not_yourself", status_code=303)
@@ -173,7 +173,7 @@ def new_token(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke(request: Request, who: AdminUser, token_id: int) -> RedirectResponse:
+def revoke(request: Request, who: AdminUser, token_id: RowId) -> RedirectResponse:
     """Revoke a token (refused from its next request on)."""
     with get_runtime(request).sessions.begin() as session:
         revoke_token(session, token_id, datetime.now(UTC))

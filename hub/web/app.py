@@ -26,6 +26,7 @@ from hub.web import (
     moments,
     nudges,
     privacy,
+    ratelimit,
     rsvp,
     screens,
     staff,
@@ -77,6 +78,7 @@ def create_app(
     app.add_middleware(SecurityHeaders, https=config.http.base_url.startswith("https://"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     auth.install(app)
+    ratelimit.install(app, config.http)
     app.include_router(screens.router)
     app.include_router(moments.router)
     app.state.privacy = privacy.PrivacyDesk(config.privacy)

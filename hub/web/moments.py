@@ -35,17 +35,32 @@ from hub.moments import (
 )
 from hub.rsvp import going_count, seats_left
 from hub.web.auth import require
-from hub.web.deps import RuntimeDep
+from hub.web.deps import RowId, RuntimeDep
+from hub.web.ratelimit import PUBLIC_LIMIT, TOO_MANY
 
 STAFF_OR_TOKEN = require(Role.STAFF, tokens=True)
 
 router = APIRouter(prefix="/sites", tags=["moments"])
-api = APIRouter(prefix="/api", tags=["moments"])
+
+
+class Refusal(BaseModel):
+    """A 422 answer: the reason in words (a refused moment), or FastAPI's list of invalid
+    fields (a request that does not match the schema)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+api = APIRouter(prefix="/api", tags=["moments"], responses={422: {"model": Refusal}})
 
 DESCRIPTION_MAX = 5000
 
 
-@router.get("/{site_id}/moments.ics", response_class=Response)
+@router.get(
+    "/{site_id}/moments.ics",
+    response_class=Response,
+    dependencies=[PUBLIC_LIMIT],
+    responses=TOO_MANY,
+)
 def site_calendar(site_id: str, runtime: RuntimeDep) -> Response:
     """Upcoming moments of the site as an iCal feed (what is already public on its screens)."""
     site = runtime.config.site(site_id)
@@ -185,7 +200,7 @@ def create_moment(site_id: str, body: MomentIn, runtime: RuntimeDep) -> MomentOu
 
 
 @api.get("/moments/{moment_id}", dependencies=[STAFF_OR_TOKEN])
-def get_moment(moment_id: int, runtime: RuntimeDep) -> MomentOut:
+def get_moment(moment_id: RowId, runtime: RuntimeDep) -> MomentOut:
     """One moment."""
     with runtime.sessions() as session:
         site, moment = _moment(runtime, session, moment_id)
@@ -193,7 +208,7 @@ def get_moment(moment_id: int, runtime: RuntimeDep) -> MomentOut:
 
 
 @api.patch("/moments/{moment_id}", dependencies=[STAFF_OR_TOKEN])
-def patch_moment(moment_id: int, body: MomentPatch, runtime: RuntimeDep) -> MomentOut:
+def patch_moment(moment_id: RowId, body: MomentPatch, runtime: RuntimeDep) -> MomentOut:
     """Change the given fields of a moment."""
     changes: dict[str, Any] = {}
     for name in body.model_fields_set:
@@ -211,7 +226,7 @@ def patch_moment(moment_id: int, body: MomentPatch, runtime: RuntimeDep) -> Mome
 
 
 @api.post("/moments/{moment_id}/cancel", dependencies=[STAFF_OR_TOKEN])
-def cancel(moment_id: int, runtime: RuntimeDep) -> MomentOut:
+def cancel(moment_id: RowId, runtime: RuntimeDep) -> MomentOut:
     """Cancel a moment (it stays listed as cancelled; attendance and insights keep it)."""
     with runtime.sessions.begin() as session:
         site, moment = _moment(runtime, session, moment_id)
@@ -219,7 +234,7 @@ def cancel(moment_id: int, runtime: RuntimeDep) -> MomentOut:
 
 
 @api.post("/moments/{moment_id}/restore", dependencies=[STAFF_OR_TOKEN])
-def restore(moment_id: int, runtime: RuntimeDep) -> MomentOut:
+def restore(moment_id: RowId, runtime: RuntimeDep) -> MomentOut:
     """Undo a cancellation."""
     with runtime.sessions.begin() as session:
         site, moment = _moment(runtime, session, moment_id)

@@ -42,7 +42,9 @@ from hub.privacy import (
 from hub.privacy_settings import PrivacySettings
 from hub.runtime import HubRuntime
 from hub.signing import InvalidToken, Signer
+from hub.web.auth import client_ip
 from hub.web.deps import RuntimeDep
+from hub.web.ratelimit import PUBLIC_LIMIT, TOO_MANY
 from hub.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -128,8 +130,7 @@ async def request_link(
     """Send the link if the address is a member's; the answer is the same either way."""
     language = _language(lang)
     desk = _desk(request)
-    client = request.client.host if request.client else "unknown"
-    if not desk.limiter.allow_client(client):
+    if not desk.limiter.allow_client(client_ip(request)):
         return _message(
             language,
             gettext(language, "Too many requests"),
@@ -207,7 +208,12 @@ def _gone(language: Language) -> HTMLResponse:
     )
 
 
-@router.get("/{token}", response_class=HTMLResponse)
+@router.get(
+    "/{token}",
+    response_class=HTMLResponse,
+    dependencies=[PUBLIC_LIMIT],
+    responses=TOO_MANY,
+)
 def page(token: str, runtime: RuntimeDep, lang: str | None = None, saved: int = 0) -> HTMLResponse:
     """My data, my consents, export and erasure."""
     found = _member_or_message(runtime, token, lang)
@@ -245,7 +251,12 @@ def page(token: str, runtime: RuntimeDep, lang: str | None = None, saved: int = 
     )
 
 
-@router.post("/{token}/consents", response_model=None)
+@router.post(
+    "/{token}/consents",
+    response_model=None,
+    dependencies=[PUBLIC_LIMIT],
+    responses=TOO_MANY,
+)
 def change_consents(
     token: str,
     runtime: RuntimeDep,
@@ -298,7 +309,12 @@ def _export(runtime: HubRuntime, token: str) -> dict[str, Any] | HTMLResponse:
         return member_data(session, member, datetime.now(UTC))
 
 
-@router.get("/{token}/export.json", response_model=None)
+@router.get(
+    "/{token}/export.json",
+    response_model=None,
+    dependencies=[PUBLIC_LIMIT],
+    responses=TOO_MANY,
+)
 def export_json(token: str, runtime: RuntimeDep) -> Response:
     """All my data as JSON (a download)."""
     data = _export(runtime, token)
@@ -314,7 +330,12 @@ def export_json(token: str, runtime: RuntimeDep) -> Response:
     )
 
 
-@router.get("/{token}/export.csv", response_model=None)
+@router.get(
+    "/{token}/export.csv",
+    response_model=None,
+    dependencies=[PUBLIC_LIMIT],
+    responses=TOO_MANY,
+)
 def export_as_csv(token: str, runtime: RuntimeDep) -> Response:
     """All my data as CSV (a download; UTF-8 with BOM so spreadsheets read the accents)."""
     data = _export(runtime, token)
@@ -330,7 +351,12 @@ def export_as_csv(token: str, runtime: RuntimeDep) -> Response:
     )
 
 
-@router.post("/{token}/erase", response_class=HTMLResponse)
+@router.post(
+    "/{token}/erase",
+    response_class=HTMLResponse,
+    dependencies=[PUBLIC_LIMIT],
+    responses=TOO_MANY,
+)
 async def erase(
     token: str,
     runtime: RuntimeDep,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -33,10 +33,12 @@ from hub.rsvp import (
     status_of,
 )
 from hub.signing import InvalidToken, Purpose
+from hub.web.auth import same_origin
 from hub.web.deps import RuntimeDep
+from hub.web.ratelimit import PUBLIC_LIMIT, TOO_MANY
 from hub.web.templating import render
 
-router = APIRouter(prefix="/rsvp", tags=["rsvp"])
+router = APIRouter(prefix="/rsvp", tags=["rsvp"], dependencies=[PUBLIC_LIMIT], responses=TOO_MANY)
 
 TOKEN_MAX_AGE_S = 7 * 24 * 3600
 """An RSVP link works for a week at most (and never after its moment ends)."""
@@ -52,6 +54,7 @@ REFUSALS = {
     "expired": N_("This link has expired. Ask the team for a new one."),
     "over": N_("This moment is over."),
     "cancelled": N_("This moment has been cancelled."),
+    "foreign": N_("This form was sent from another site. Open your link again."),
 }
 
 
@@ -147,12 +150,18 @@ def show(token: str, runtime: RuntimeDep) -> HTMLResponse:
 
 @router.post("/{token}", response_class=HTMLResponse)
 def change(
+    request: Request,
     token: str,
     action: Annotated[Literal["join", "leave", "mute", "unmute"], Form()],
     runtime: RuntimeDep,
 ) -> HTMLResponse:
     """Join (a seat, or the waiting list when full) or leave (the next in line gets the seat);
-    or stop (and restart) invitations to moments, which the same link allows."""
+    or stop (and restart) invitations to moments, which the same link allows.
+
+    The link is the credential (a page elsewhere cannot know it); a browser's ``Origin`` of
+    another site is refused all the same."""
+    if not same_origin(request):
+        return _refusal(Refused("foreign", 403))
     now: datetime = runtime.clock()
     with runtime.sessions.begin() as session:
         try:

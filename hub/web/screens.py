@@ -2,7 +2,9 @@
 
 Every route needs the screen's token (``?token=…``, see :mod:`hub.screen_auth`): none gives 401,
 a wrong one (another screen, another purpose, a revoked version) 403. The token is read-only by
-construction: these three GET routes are all it opens.
+construction: these three GET routes are all it opens. Wrong tokens are counted per address
+and, past ``http.screen_failures_per_minute``, answered 429 before any check
+(:mod:`hub.web.ratelimit`); a screen's right token is never counted.
 
 The stream is Server-Sent Events: the browser's EventSource reconnects by itself, and every
 (re)connection starts with a ``hello`` carrying the hub's boot id and version, so the page reloads
@@ -23,7 +25,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -36,11 +38,13 @@ from hub.runtime import HubRuntime
 from hub.screen_announce import Announcement, announcement_view
 from hub.screen_auth import token_allows
 from hub.screen_view import greeting_view, screen_state
+from hub.web.auth import client_ip
 from hub.web.deps import RuntimeDep
+from hub.web.ratelimit import TOO_MANY, TooManyRequests, limits_of
 from hub.web.templating import render
 from vivant import __version__
 
-router = APIRouter(prefix="/screens", tags=["screens"])
+router = APIRouter(prefix="/screens", tags=["screens"], responses=TOO_MANY)
 
 RETRY_MS = 2000
 PING_S = 15
@@ -48,18 +52,27 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _screen(
+    request: Request,
     runtime: RuntimeDep,
     site_id: str,
     screen_id: str,
     token: Annotated[str | None, Query(max_length=512)] = None,
 ) -> tuple[SiteSettings, ScreenSettings]:
+    # Wrong tokens are counted per address (hub.web.ratelimit); past the limit, nothing is checked.
+    failures = limits_of(request).screen_failures
+    client = client_ip(request)
+    wait = failures.blocked(client)
+    if wait is not None:
+        raise TooManyRequests(wait)
     site = runtime.config.site(site_id)
     screen = site.screen(screen_id) if site else None
     if site is None or screen is None:
+        failures.record(client)
         raise HTTPException(status_code=404, detail="unknown screen")
     if not token:
         raise HTTPException(status_code=401, detail="this screen needs its token (?token=…)")
     if runtime.signer is None or not token_allows(runtime.signer, token, site, screen):
+        failures.record(client)
         raise HTTPException(status_code=403, detail="this token does not open this screen")
     return site, screen
 

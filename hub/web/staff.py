@@ -34,7 +34,7 @@ from hub.nudge_control import is_paused, pause, resume
 from hub.presence import staff_check_in, staff_check_out
 from hub.runtime import HubRuntime
 from hub.web.auth import SESSION_COOKIE, StaffUser, language_of, page, require
-from hub.web.deps import get_runtime
+from hub.web.deps import RowId, get_runtime
 from hub.web.templating import render
 
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -304,7 +304,7 @@ def enrol(
 
 @router.post("/enrolments/{enrolment_id}/cancel")
 def cancel(
-    request: Request, _who: StaffUser, enrolment_id: int, site: SiteField
+    request: Request, _who: StaffUser, enrolment_id: RowId, site: SiteField
 ) -> RedirectResponse:
     """Stop waiting for a tap."""
     runtime = get_runtime(request)

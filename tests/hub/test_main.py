@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import yaml
 
@@ -17,6 +18,7 @@ from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
 from hub.db.models import Consent, PresenceSource
+from hub.log_redaction import REDACTED
 from hub.moments import add_moment
 from hub.nudges.experiment import Arm, assign
 from hub.presence import arrive
@@ -25,6 +27,8 @@ from hub.signing import Signer, stored_secret_key
 from hub.sites import sync_sites
 from tests.support.factories import reachable_member
 from tests.support.hub_server import SCREEN, SITE, hub_config
+from tests.support.mosquitto import free_port
+from tests.support.waiting import wait_until
 from vivant.cli import main
 
 
@@ -145,3 +149,41 @@ def test_nudges_dry_run_prints_who_would_get_what_and_why_not(tmp_path: Path) ->
     bad = vivant("hub", "--config", str(path), "nudges", "--at", "demain")
     assert bad.returncode == 2
     assert "not an ISO 8601 time" in bad.stderr
+
+
+def test_the_served_hub_keeps_link_tokens_and_config_secrets_out_of_its_logs(
+    tmp_path: Path, topic_root: str
+) -> None:
+    """`vivant hub` puts hub.log_redaction on uvicorn's access log and the root handlers."""
+    port = free_port()
+    secret_key = "served-hub-secret-key-Wq2Er4Ty6Ui8Op0"
+    path, _ = write_config(tmp_path, secret_key=secret_key)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["mqtt"]["topic_root"] = topic_root
+    data["http"]["port"] = port
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    token = "eyJtZW1iZXIiOjF9.awhsZg.6KKKG_UAW9-RFFtGAHBY5mTXuLw"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vivant", "hub", "--config", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def serving() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(serving, within=30, what="the hub serving")
+        assert httpx.get(f"{base}/rsvp/{token}", timeout=5).status_code == 400
+        screen = httpx.get(f"{base}/screens/{SITE}/{SCREEN}", params={"token": token}, timeout=5)
+        assert screen.status_code == 403
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert f'"GET /rsvp/{REDACTED} HTTP/1.1" 400' in output
+    assert f"token={REDACTED}" in output
+    assert token not in output
+    assert secret_key not in output

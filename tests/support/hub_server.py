@@ -107,15 +107,31 @@ class RunningHub:
 
 
 def start_hub(
-    config: HubConfig, timeout: float = 15.0, clock: Callable[[], datetime] | None = None
+    config: HubConfig,
+    timeout: float = 15.0,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    log_level: str = "warning",
+    on_configured: Callable[[], object] | None = None,
 ) -> RunningHub:
-    """Start a hub and wait until it serves and is connected to its broker."""
+    """Start a hub and wait until it serves and is connected to its broker.
+
+    *log_level* is uvicorn's (``"debug"``: its access log too); *on_configured* runs once uvicorn
+    has configured its loggers, before anything is served (to install log filters).
+    """
     app = create_app(config, clock=clock)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=config.http.port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=config.http.port,
+            log_level=log_level,
+            lifespan="on",
+            proxy_headers=False,  # as `vivant hub` serves: http.trusted_proxies decides
         )
     )
+    if on_configured is not None:
+        on_configured()
     thread = threading.Thread(target=server.run, name="test-hub", daemon=True)
     thread.start()
     runtime: HubRuntime = app.state.runtime
@@ -130,10 +146,14 @@ def start_hub(
 
 @contextlib.contextmanager
 def running_hub(
-    config: HubConfig, clock: Callable[[], datetime] | None = None
+    config: HubConfig,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    log_level: str = "warning",
+    on_configured: Callable[[], object] | None = None,
 ) -> Iterator[RunningHub]:
     """Context manager around :func:`start_hub` (*clock*: the nudges' time, for time travel)."""
-    hub = start_hub(config, clock=clock)
+    hub = start_hub(config, clock=clock, log_level=log_level, on_configured=on_configured)
     try:
         yield hub
     finally:

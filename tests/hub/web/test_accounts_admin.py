@@ -107,3 +107,18 @@ def test_admin_creates_a_token_shown_once_then_revokes_it(hub: RunningHub) -> No
         assert "révoqué" in client.get("/admin/tokens").text
     with httpx.Client(base_url=hub.base_url) as anonymous:
         assert anonymous.get("/staff/snapshot.json", headers=bearer).status_code == 401
+
+
+def test_ids_beyond_the_database_are_refused_not_a_server_error(hub: RunningHub) -> None:
+    """An id past 32 bits used to reach the database, which overflowed (500)."""
+    admin = sign_in(hub.runtime.sessions, Role.ADMIN)
+    huge = 2**70
+    with admin.client(hub.base_url, timeout=10) as client:
+        form = {"csrf_token": admin.csrf}
+        role = client.post(f"/admin/users/{huge}/role", data={**form, "role": "staff"})
+        delete = client.post(f"/admin/users/{huge}/delete", data=form)
+        revoke = client.post(f"/admin/tokens/{huge}/revoke", data=form)
+        enrolment = client.post(
+            f"/staff/enrolments/{huge}/cancel", data={**form, "site": "ekilibre"}
+        )
+    assert [r.status_code for r in (role, delete, revoke, enrolment)] == [422] * 4

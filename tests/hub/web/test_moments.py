@@ -141,3 +141,28 @@ async def test_moments_api_lists_creates_edits_and_cancels(
     assert [m["cancelled"] for m in with_cancelled.json()] == [True]
     assert restored.json()["cancelled"] is False
     assert missing.status_code == 404
+
+
+def test_ids_beyond_the_database_and_null_fields_get_422_as_the_schema_says(
+    system_broker_url: str, topic_root: str, db_url: str
+) -> None:
+    """Found by schemathesis: an id past 32 bits answered 500 (the database overflowed), and a
+    refusal's ``detail`` (a sentence) did not match the declared 422 schema (a list)."""
+    config = hub_config(system_broker_url, topic_root, db_url, client_id=f"hub-{topic_root[:9]}")
+    with running_hub(config) as hub:
+        headers = staff_headers(hub)
+        with httpx.Client(base_url=hub.base_url, headers=headers, timeout=10) as client:
+            huge = 2**70
+            assert client.get(f"/api/moments/{huge}").status_code == 422
+            assert client.patch(f"/api/moments/{huge}", json={}).status_code == 422
+            assert client.post(f"/api/moments/{huge}/cancel").status_code == 422
+            assert client.post(f"/api/moments/{huge}/restore").status_code == 422
+            assert client.get(f"/api/moments/{2**31 - 1}").status_code == 404
+            null = client.patch("/api/moments/1", json={"starts_at": None})
+            assert null.status_code == 422
+            assert null.json() == {"detail": "starts_at cannot be null"}
+            schema = client.get("/openapi.json").json()
+        refusal = schema["paths"]["/api/moments/{moment_id}"]["patch"]["responses"]["422"]
+        ref = refusal["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        detail = schema["components"]["schemas"][ref]["properties"]["detail"]
+        assert {option["type"] for option in detail["anyOf"]} == {"string", "array"}

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from ipaddress import ip_network
 from pathlib import Path
 
 import httpx
@@ -303,3 +304,62 @@ def _member_with_data_everywhere(hub: RunningHub, config: HubConfig, root: str) 
         what="her tag placed in the kitchen",
     )
     return member_id
+
+
+def test_erasure_form_needs_the_token_of_its_own_link(
+    system_broker_url: str, clean_root: str, tmp_path: Path, smtp_receiver: SmtpReceiver
+) -> None:
+    config = privacy_config(
+        system_broker_url, clean_root, f"sqlite:///{tmp_path / 'hub.db'}", smtp_receiver
+    )
+    with running_hub(config) as hub:
+        from hub.privacy import link_token
+
+        with hub.runtime.sessions.begin() as session:
+            mine = populate(session, config).id
+            theirs = populate(session, config, "Bruno").id
+        signer = hub.runtime.signer
+        assert signer is not None
+        my_link, their_link = link_token(signer, mine), link_token(signer, theirs)
+        with httpx.Client(base_url=hub.base_url) as client:
+            page = client.get(f"/privacy/{my_link}")
+            assert page.headers["x-frame-options"] == "DENY"
+            assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+            [their_csrf] = CSRF.findall(client.get(f"/privacy/{their_link}").text)[:1]
+            foreign = client.post(
+                f"/privacy/{my_link}/erase", data={"csrf": their_csrf, "confirm": "yes"}
+            )
+            assert foreign.status_code == 403
+            missing = client.post(f"/privacy/{my_link}/erase", data={"confirm": "yes"})
+            assert missing.status_code == 422
+            forged = client.post(
+                f"/privacy/{my_link}/erase", data={"csrf": "x" * 40, "confirm": "yes"}
+            )
+            assert forged.status_code == 403
+        with hub.runtime.sessions() as session:
+            assert session.get(Member, mine) is not None
+
+
+def test_link_requests_behind_a_trusted_proxy_are_counted_per_real_client(
+    system_broker_url: str, clean_root: str, tmp_path: Path, smtp_receiver: SmtpReceiver
+) -> None:
+    """Every request comes from the proxy: counted by its address, one client would use up
+    everyone's share. With ``http.trusted_proxies`` the client in X-Forwarded-For is counted."""
+    config = privacy_config(
+        system_broker_url, clean_root, f"sqlite:///{tmp_path / 'hub.db'}", smtp_receiver
+    )
+    proxied = config.http.model_copy(update={"trusted_proxies": [ip_network("127.0.0.0/8")]})
+    with (
+        running_hub(config.model_copy(update={"http": proxied})) as hub,
+        httpx.Client(base_url=hub.base_url) as client,
+    ):
+        greedy = {"X-Forwarded-For": "203.0.113.9"}
+        answers = [
+            client.post("/privacy/request", data={"email": f"x{i}@example.fr"}, headers=greedy)
+            for i in range(config.privacy.requests_per_client + 1)
+        ]
+        assert [a.status_code for a in answers][-2:] == [200, 429]
+        other = {"X-Forwarded-For": "198.51.100.8"}
+        assert (
+            client.post("/privacy/request", data={"email": "y@example.fr"}, headers=other)
+        ).status_code == 200

@@ -241,7 +241,26 @@ def test_route_matrix(hub: RunningHub) -> None:
                     )
                 if refused is not None:
                     assert response.status_code in (303, 401, 403)
+                failures += page_header_failures(f"{method} {path} as {caller}", response)
     assert failures == []
+
+
+def page_header_failures(label: str, response: httpx.Response) -> list[str]:
+    """Every HTML answer (page, refusal, error) carries the CSP and, but for the lobby screens
+    that signage players frame, the framing refusals."""
+    if not response.headers.get("content-type", "").startswith("text/html"):
+        return []
+    csp = response.headers.get("content-security-policy", "")
+    problems = []
+    if "default-src" not in csp or "form-action 'self'" not in csp:
+        problems.append(f"{label}: HTML without the CSP ({csp!r})")
+    if not response.url.path.startswith("/screens/") and (
+        "frame-ancestors 'none'" not in csp or response.headers.get("x-frame-options") != "DENY"
+    ):
+        problems.append(f"{label}: HTML that may be framed")
+    if response.headers.get("x-content-type-options") != "nosniff":
+        problems.append(f"{label}: HTML without nosniff")
+    return problems
 
 
 def test_every_form_post_needs_the_csrf_token(hub: RunningHub) -> None:

@@ -16,7 +16,7 @@ from hub.db.models import Consent
 from hub.members import add_member
 from hub.moments import add_moment
 from hub.nudge_control import INVITATIONS, muted_kinds
-from hub.rsvp import rsvp_url
+from hub.rsvp import RsvpStatus, rsvp_url, status_of
 from hub.signing import Purpose, Signer
 from tests.support.hub_server import RunningHub, hub_config, running_hub
 
@@ -156,3 +156,27 @@ def test_a_moment_over_refuses_its_links(hub: RunningHub) -> None:
 class _EightDaysAgo(TimestampSigner):
     def get_timestamp(self) -> int:
         return int(time.time()) - 8 * 24 * 3600
+
+
+def test_the_rsvp_form_refuses_a_post_from_another_site(hub: RunningHub) -> None:
+    """The link is the form's credential; a browser's Origin of another site is refused too."""
+    moment, (camille, _john, _lea) = setup(hub, capacity=1)
+    with httpx.Client(base_url=hub.base_url) as client:
+        page = client.get(link(hub, camille, moment))
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        foreign = client.post(
+            link(hub, camille, moment),
+            data={"action": "join"},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert foreign.status_code == 403
+        assert "Ce formulaire a été envoyé depuis un autre site." in foreign.text
+        with hub.runtime.sessions() as session:
+            assert status_of(session, moment, camille) is RsvpStatus.NONE
+        same = client.post(
+            link(hub, camille, moment), data={"action": "join"}, headers={"Origin": hub.base_url}
+        )
+        assert same.status_code == 200
+    with hub.runtime.sessions() as session:
+        assert status_of(session, moment, camille) is RsvpStatus.GOING
