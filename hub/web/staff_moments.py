@@ -42,7 +42,7 @@ from hub.moments import (
 from hub.rsvp import counts
 from hub.screen_view import KIND_LABELS
 from hub.web.auth import StaffUser, language_of, page
-from hub.web.deps import get_runtime
+from hub.web.deps import RowId, get_runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -424,7 +424,7 @@ def create(
 def edit(
     request: Request,
     who: StaffUser,
-    moment_id: int,
+    moment_id: RowId,
     site: SiteField,
     title: Text = "",
     kind: Text = "",
@@ -457,19 +457,19 @@ def _switch(request: Request, moment_id: int, cancel: bool) -> RedirectResponse:
 
 
 @router.post("/moments/{moment_id}/cancel")
-def cancel(request: Request, _who: StaffUser, moment_id: int) -> RedirectResponse:
+def cancel(request: Request, _who: StaffUser, moment_id: RowId) -> RedirectResponse:
     """Cancel a moment: the screens drop it; its row, RSVPs and attendance stay."""
     return _switch(request, moment_id, cancel=True)
 
 
 @router.post("/moments/{moment_id}/restore")
-def restore(request: Request, _who: StaffUser, moment_id: int) -> RedirectResponse:
+def restore(request: Request, _who: StaffUser, moment_id: RowId) -> RedirectResponse:
     """Undo a cancellation."""
     return _switch(request, moment_id, cancel=False)
 
 
 @router.post("/feeds/{feed_id}/sync")
-def sync_now(request: Request, _who: StaffUser, feed_id: int) -> RedirectResponse:
+def sync_now(request: Request, _who: StaffUser, feed_id: RowId) -> RedirectResponse:
     """Sync one calendar feed now; a failure leaves its moments as they were."""
     runtime = get_runtime(request)
     try:
