@@ -154,7 +154,7 @@ def hub_config(
         "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id},
         "database": {"url": db_url},
         "http": {"port": http_port},
-        "ingest": {"queue_size": 20_000, "batch_size": 1000},
+        "ingest": {"queue_size": 20_000},  # the default batch size (500)
         "sites": [
             {
                 "id": site,
