@@ -262,6 +262,8 @@ def test_broker_restarted_under_load(
     assert others > 400, "door changes were accounted too"
 
 
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
 def test_edge_cut_from_the_broker_for_two_minutes_replays_in_order(
     broker: PrivateBroker, topic_root: str, tmp_path: Path, edges: list[Edge]
 ) -> None:

@@ -56,6 +56,7 @@ class TcpProxy:
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._held: list[socket.socket] = []  # blackholed connections
         self._listener: socket.socket | None = None
+        self._reserved: socket.socket | None = None  # bound, not listening (refusing)
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -80,10 +81,14 @@ class TcpProxy:
         self._listen()
         return self
 
+    def _bound(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        return sock
+
     def _listen(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener, self._reserved = self._reserved or self._bound(), None
         listener.listen(64)
         self._listener = listener
         self._thread = threading.Thread(
@@ -91,7 +96,7 @@ class TcpProxy:
         )
         self._thread.start()
 
-    def _stop_listening(self) -> None:
+    def _stop_listening(self, *, reserve: bool) -> None:
         listener, thread = self._listener, self._thread
         self._listener = self._thread = None
         if listener is not None:
@@ -100,6 +105,10 @@ class TcpProxy:
             listener.close()
         if thread is not None:
             thread.join(timeout=5)
+        if reserve and self._reserved is None:
+            # Bound but not listening: a connection attempt is refused, and the kernel cannot
+            # hand the port to some other socket as its ephemeral port meanwhile.
+            self._reserved = self._bound()
 
     def _accept_loop(self, listener: socket.socket) -> None:
         while True:
@@ -171,7 +180,7 @@ class TcpProxy:
         with self._lock:
             self.mode = mode
         if mode is CutMode.REFUSE:
-            self._stop_listening()
+            self._stop_listening(reserve=True)
         elif self._listener is None:
             self._listen()
         self._drop_all()
@@ -190,7 +199,10 @@ class TcpProxy:
         """Stop listening and reset everything."""
         with self._lock:
             self._closed = True
-        self._stop_listening()
+        self._stop_listening(reserve=False)
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
         self._drop_all()
 
 

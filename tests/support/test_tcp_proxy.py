@@ -128,3 +128,13 @@ def test_close_stops_everything(echo: int) -> None:
         assert sock.recv(10) == b""
     with pytest.raises(ConnectionRefusedError):
         connect(proxy)
+
+
+def test_the_port_stays_reserved_while_refusing(proxy: TcpProxy) -> None:
+    proxy.cut()
+    other = socket.socket()
+    with contextlib.closing(other), pytest.raises(OSError, match="in use"):
+        other.bind(("127.0.0.1", proxy.port))  # nobody can take it (not even as ephemeral port)
+    proxy.restore()
+    with connect(proxy) as sock:
+        assert exchange(sock, b"mine") == b"MINE"
