@@ -142,6 +142,26 @@ def parse_feed(
     default_kind: str | None = None,
 ) -> list[ParsedMoment]:
     """Occurrences of the feed's events that overlap the window, or :class:`FeedError`."""
+    try:
+        return _parse_feed(data, site, window_start, window_end, default_room, default_kind)
+    except FeedError:
+        raise
+    except Exception as exc:
+        # icalendar and the expansion raise AttributeError, KeyError, IndexError, … on some
+        # malformed feeds (found by tests/hub/test_fuzz_importers.py): a bad feed, not a crash.
+        log.debug("calendar feed unreadable", exc_info=True)
+        detail = _short(str(exc)) or type(exc).__name__
+        raise FeedError(f"the feed is not valid iCalendar: {detail}") from exc
+
+
+def _parse_feed(
+    data: bytes,
+    site: SiteSettings,
+    window_start: datetime,
+    window_end: datetime,
+    default_room: str | None,
+    default_kind: str | None,
+) -> list[ParsedMoment]:
     if len(data) > MAX_FEED_BYTES:
         raise FeedError(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MiB")
     calendar = _read_calendar(data)
