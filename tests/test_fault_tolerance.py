@@ -401,9 +401,9 @@ def test_database_unreachable_for_30_seconds(
     with temporary_database("postgresql", tmp_path) as db_url:
         real = urlsplit(db_url)
         with tcp_proxy(real.hostname or "127.0.0.1", real.port or 5432) as proxy:
-            config = HubConfig.model_validate(
-                hub_settings(broker.url, topic_root, with_port(db_url, proxy.port))
-            )
+            settings = hub_settings(broker.url, topic_root, with_port(db_url, proxy.port))
+            settings["calendar_sync_minutes"] = 0.02  # calendar syncs run into the outage too
+            config = HubConfig.model_validate(settings)
             engine = make_engine(db_url)  # the test reads the database directly
             edge = Edge(tmp_path, broker.url, topic_root, period_s=0.02)
             edges.append(edge)
@@ -418,6 +418,8 @@ def test_database_unreachable_for_30_seconds(
                     outbox = edge.stop()
                     books = balance(engine, outbox)
                     assert hub.thread.is_alive()
+                    stopped = [t.get_name() for t in hub.runtime._tasks if t.done()]
+                    assert stopped == [], "every background task of the hub outlived the outage"
                     ingestor = hub.runtime.ingestor
                     assert ingestor is not None
                     wait_until(lambda: hub.runtime._inbox.empty(), what="queue drained")
