@@ -16,7 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from tests.support.fuzzing import attempt, deep_nesting, fuzz, junk, leaks, mutated, wrong_json
+from tests.support.fuzzing import (
+    CANARY,
+    attempt,
+    deep_nesting,
+    fuzz,
+    junk,
+    leaks,
+    mutated,
+    wrong_json,
+)
 from vivant.wire.codec import decode_command, decode_config, decode_edge, decode_status, encode
 from vivant.wire.errors import Rejected, RejectReason
 from vivant.wire.payloads import (
@@ -172,3 +181,11 @@ def test_topics(topic: str) -> None:
     parsed = attempt(lambda: Topics("vivant/v1").parse(topic), TopicError)
     if isinstance(parsed, TopicError):
         assert str(parsed)
+
+
+def test_an_unknown_command_action_is_not_echoed() -> None:
+    """Found by the long run: pydantic quoted the discriminator's value in its message."""
+    raw = json.dumps({**SEEDS["command"][0], "action": CANARY}).encode()
+    with pytest.raises(Rejected, match="'action' must be one of 'feedback', 'enrol'") as caught:
+        decode_command(raw)
+    assert CANARY not in str(caught.value)
