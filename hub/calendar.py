@@ -77,6 +77,8 @@ DESCRIPTION_MAX = 4_000
 FETCH_TIMEOUT_S = 15.0
 DEFAULT_PAST = timedelta(days=7)
 DEFAULT_HORIZON = timedelta(days=180)
+MAX_PER_DAY = 4  # occurrences one recurrence rule may produce a day (see _too_frequent)
+_PER_DAY = {"SECONDLY": 86_400, "MINUTELY": 1_440, "HOURLY": 24}
 UNTIMED_LENGTH = timedelta(hours=1)  # a timed event without end or duration
 PRIVATE_CLASSES = frozenset({"PRIVATE", "CONFIDENTIAL"})
 
@@ -208,6 +210,26 @@ def parse_feed(
     default_kind: str | None = None,
 ) -> list[ParsedMoment]:
     """Occurrences of the feed's events that overlap the window, or :class:`FeedError`."""
+    try:
+        return _parse_feed(data, site, window_start, window_end, default_room, default_kind)
+    except FeedError:
+        raise
+    except Exception as exc:
+        # icalendar and the expansion raise AttributeError, KeyError, IndexError, … on some
+        # malformed feeds (found by tests/hub/test_fuzz_importers.py): a bad feed, not a crash.
+        log.debug("calendar feed unreadable", exc_info=True)
+        detail = _short(str(exc)) or type(exc).__name__
+        raise FeedError(f"the feed is not valid iCalendar: {detail}") from exc
+
+
+def _parse_feed(
+    data: bytes,
+    site: SiteSettings,
+    window_start: datetime,
+    window_end: datetime,
+    default_room: str | None,
+    default_kind: str | None,
+) -> list[ParsedMoment]:
     if len(data) > MAX_FEED_BYTES:
         raise FeedError(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MiB")
     calendar = _read_calendar(data)
@@ -227,6 +249,10 @@ def parse_feed(
                 raise FeedError(f"event {_uid_of(component)} ends before it starts")
             if {"RRULE", "RDATE", "RECURRENCE-ID"} & set(component):
                 recurring.add(_uid_of(component))
+            if _too_frequent(component):
+                raise FeedError(
+                    f"event {_uid_of(component)} repeats more than {MAX_PER_DAY} times a day"
+                )
     if events > MAX_OCCURRENCES:
         raise FeedError(f"the feed has more than {MAX_OCCURRENCES} events")
     try:
@@ -261,6 +287,29 @@ def _read_calendar(data: bytes) -> Calendar:
     if len(calendars) != 1 or calendars[0].name != "VCALENDAR":
         raise FeedError("the feed is not valid iCalendar: it must hold one complete VCALENDAR")
     return calendars[0]
+
+
+def _too_frequent(event: Component) -> bool:
+    """Whether a recurrence rule fires more than :data:`MAX_PER_DAY` times a day.
+
+    Expansion walks every occurrence from DTSTART on, before the window and past the occurrence
+    limit: one ``FREQ=MINUTELY`` line costs minutes of CPU and gigabytes, ``SECONDLY`` more.
+    A community moment is not repeated more often in one rule, so such a rule is refused up
+    front (several a day are written as several events).
+    """
+    rules = event.get("RRULE")
+    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
+        try:
+            freq = str(rule.get("FREQ", ["DAILY"])[0]).upper()
+            interval = max(1, int(rule.get("INTERVAL", [1])[0]))
+            per_day = _PER_DAY.get(freq, 1) / interval
+            for part in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+                per_day *= max(1, len(rule.get(part) or []))
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return False  # unreadable: the expansion refuses it with its own message
+        if per_day > MAX_PER_DAY:
+            return True
+    return False
 
 
 def _ends_before_start(event: Event) -> bool:

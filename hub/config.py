@@ -134,7 +134,7 @@ class SiteSettings(StrictModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 

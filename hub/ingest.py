@@ -218,6 +218,7 @@ class Ingestor:
         except Exception:
             if len(batch) == 1:
                 log.exception("failed to apply a message on %s; dropped", batch[0].topic)
+                self._metrics.received.inc()
                 self._metrics.failures.inc()
                 return Effects()
             merged = Effects()
@@ -232,13 +233,13 @@ class Ingestor:
         observations: list[Observation] = []
         node_events: list[NodeEvent] = []
         thirdparty: list[ThirdPartyMessage] = []
-        self._metrics.received.inc(len(batch))
         accepted: Counter[str] = Counter()
+        rejections: Counter[str] = Counter()
         for message in batch:
             try:
                 item = self._classify(message)
             except Rejected as rejected:
-                self._metrics.rejected.labels(reason=rejected.reason.value).inc()
+                rejections[rejected.reason.value] += 1
                 self._limiter.warning(
                     rejected.reason.value, "rejected %s: %s", message.topic, rejected.detail
                 )
@@ -269,6 +270,11 @@ class Ingestor:
             for foreign in thirdparty:
                 if self._thirdparty(session, foreign):
                     accepted["thirdparty"] += 1
+        # Counted once committed: a batch is tried again after a database outage, or message by
+        # message to isolate a failure, and its messages were received once.
+        self._metrics.received.inc(len(batch))
+        for reason, count in rejections.items():
+            self._metrics.rejected.labels(reason=reason).inc(count)
         for kind, count in accepted.items():
             self._metrics.accepted.labels(kind=kind).inc(count)
         now = time.monotonic()

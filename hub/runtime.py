@@ -360,7 +360,10 @@ class HubRuntime:
     async def _calendars(self) -> None:
         """Sync every calendar feed now, then every ``calendar_sync_minutes``."""
         while True:
-            await asyncio.to_thread(self.sync_calendars)
+            try:
+                await asyncio.to_thread(self.sync_calendars)
+            except Exception:  # the database out of reach: the task must live on
+                log.exception("calendar sync failed; will try again")
             await asyncio.sleep(self.config.calendar_sync_minutes * 60)
 
     def sync_calendars(self) -> None:

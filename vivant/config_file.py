@@ -58,11 +58,19 @@ Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
 """A secret value: a literal string, ``{env: NAME}`` or ``{file: PATH}``."""
 
 
+MAX_NODES = 100_000  # values in one file, aliases counted each time they are used
+
+
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -> None:
     lines[path] = node.start_mark.line + 1
+    if len(lines) > MAX_NODES:  # nine levels of nine aliases would be 387 million values
+        raise ConfigError(f"{source}: more than {MAX_NODES} values (aliases used in a loop?)")
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                line = key_node.start_mark.line + 1
+                raise ConfigError(f"{source}:{line}: a key must be a plain value")
             key = key_node.value
             if key in seen:
                 raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
@@ -83,7 +91,10 @@ def _line_of(loc: Path_, lines: dict[Path_, int]) -> int:
 
 def parse_yaml(text: str, model: type[M], source: str = "<config>") -> M:
     """Validate YAML *text* against *model*; errors name *source* and the line."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow (NUL, …)
+        raise ConfigError(f"{source}: invalid YAML: {_reader_problem(error)}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -95,6 +106,12 @@ def parse_yaml(text: str, model: type[M], source: str = "<config>") -> M:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{source}{line}: invalid YAML: {error.problem or error}") from None
+    except yaml.reader.ReaderError as error:
+        raise ConfigError(f"{source}: invalid YAML: {_reader_problem(error)}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as error:  # e.g. a date 2026-02-30
+        raise ConfigError(f"{source}: invalid YAML value: {error}") from None
     finally:
         loader.dispose()
     try:
@@ -108,10 +125,16 @@ def parse_yaml(text: str, model: type[M], source: str = "<config>") -> M:
         raise ConfigError("\n".join(messages)) from None
 
 
+def _reader_problem(error: yaml.reader.ReaderError) -> str:
+    return f"character #x{error.character:04x} is not allowed (position {error.position})"
+
+
 def load_yaml(path: Path, model: type[M]) -> M:
     """Read and validate a YAML configuration file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
     return parse_yaml(text, model, str(path))

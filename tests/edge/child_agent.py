@@ -4,7 +4,8 @@ Used by the fault tests: observation *k* is a tap of ``UIDS[k % 3]`` at ``T0 + k
 door change (open when *k* is even) at the same time, so the parent can tell from a message alone
 which observation it is, and whether its timestamp is the original one.
 
-Usage: ``python -m tests.edge.child_agent CONFIG_YAML FIRST_K``
+Usage: ``python -m tests.edge.child_agent CONFIG_YAML FIRST_K [PERIOD_S]`` (the pause between
+observations, 5 ms by default).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def k_of(ts_ms: int) -> int:
     return (ts_ms - int(T0.timestamp() * 1000)) // 100
 
 
-async def main(config_path: Path, first: int) -> None:
+async def main(config_path: Path, first: int, period_s: float = PERIOD_S) -> None:
     config = load_edge_config(config_path)
     factory = MockFactory()
     now = [at(first)]
@@ -52,7 +53,7 @@ async def main(config_path: Path, first: int) -> None:
         assert isinstance(reader, FakeBadgeReader)
         door = factory.pin(DOOR_PIN)
         k = first
-        while not stop.wait(PERIOD_S):
+        while not stop.wait(period_s):
             now[0] = at(k)
             reader.tap(UIDS[k % 3], at=at(k))
             if k % 2 == 0:
@@ -72,4 +73,5 @@ async def main(config_path: Path, first: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
+    period = float(sys.argv[3]) if len(sys.argv) > 3 else PERIOD_S
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), period))

@@ -215,6 +215,21 @@ def test_outlook_export_with_windows_time_zone_names(site: SiteSettings) -> None
             "event z ends before it starts",
         ),
         (b"BEGIN:VCALENDAR\r\n" + b"X" * (6 * 1024 * 1024), "larger than 5 MiB"),
+        # Expanded from 1970 on, these would take minutes of CPU (found by the fuzzing).
+        *(
+            (
+                b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:w\r\nDTSTART:19700101T000000Z\r\n"
+                b"RRULE:" + rule + b"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                "event w repeats more than 4 times a day",
+            )
+            for rule in (
+                b"FREQ=SECONDLY",
+                b"FREQ=MINUTELY;INTERVAL=30",
+                b"FREQ=HOURLY",
+                b"FREQ=HOURLY;INTERVAL=5",
+                b"FREQ=DAILY;BYHOUR=9,12;BYMINUTE=0,30,45",
+            )
+        ),
     ],
 )
 def test_malformed_feeds_raise_a_clear_feed_error(

@@ -59,6 +59,8 @@ def test_node_serving_an_unknown_room_is_refused() -> None:
         (("id: entree", "id: occupancy"), "node id 'occupancy' is reserved"),
         (("id: cuisine", "id: Cuisine"), "room id 'Cuisine' must match"),
         (("name: éKilibre", "name: éKilibre\n    timezone: Europe/Pariss"), "unknown time zone"),
+        # A zone directory, not a zone (found by tests/vivant/test_config_fuzz.py).
+        (("name: éKilibre", "name: éKilibre\n    timezone: Europe"), "unknown time zone"),
         (("id: cuisine", "id: accueil"), "duplicate room id 'accueil'"),
     ],
 )

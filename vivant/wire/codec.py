@@ -46,7 +46,13 @@ def _summary(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_input=False, include_url=False)[:5]:
         where = ".".join(str(p) for p in item["loc"]) or "payload"
-        parts.append(f"{where}: {item['msg']}")
+        message = item["msg"]
+        if item["type"] == "union_tag_invalid":  # pydantic quotes the input tag in its message
+            context = item.get("ctx") or {}
+            message = (
+                f"{context.get('discriminator')} must be one of {context.get('expected_tags')}"
+            )
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 
