@@ -140,7 +140,7 @@ def resolve_target(session: Session, row: Delivery, settings: ChannelSettings) -
     member = session.get(Member, row.member_id) if row.member_id is not None else None
     if member is None:
         raise TargetError("member erased")
-    if not member.allows(Consent.MESSAGES):
+    if not member.allows_messages(channel.value):
         raise TargetError("consent withdrawn")
     if channel is Channel.EMAIL:
         if member.email is None or settings.email_url is None:

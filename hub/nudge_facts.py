@@ -171,19 +171,21 @@ class NudgeFacts:
             return None
         channels: set[Channel] = set()
         kinds: set[NudgeKind] = set()
-        if member.allows(Consent.MESSAGES):
-            kinds |= MEMBER_KINDS - {K.ARRIVAL_GREETING} - muted_kinds(session, member.id)
-            addresses = set(
-                session.scalars(
-                    select(MemberChannel.channel).where(MemberChannel.member_id == member.id)
-                )
+        addresses = set(
+            session.scalars(
+                select(MemberChannel.channel).where(MemberChannel.member_id == member.id)
             )
-            if Channel.APPRISE.value in addresses:
-                channels.add(Channel.APPRISE)
-            if Channel.WEBHOOK.value in addresses:
-                channels.add(Channel.WEBHOOK)
-            if member.email and self.config.channels.email_url is not None:
-                channels.add(Channel.EMAIL)
+        )
+        # Consent per channel (the self-service page), or to messages on every channel.
+        for channel in (Channel.APPRISE, Channel.WEBHOOK):
+            if channel.value in addresses and member.allows_messages(channel.value):
+                channels.add(channel)
+        email_ok = member.email is not None and self.config.channels.email_url is not None
+        if email_ok and member.allows_messages(Channel.EMAIL.value):
+            channels.add(Channel.EMAIL)
+        message_channels = (Channel.EMAIL, Channel.APPRISE, Channel.WEBHOOK)
+        if any(member.allows_messages(c.value) for c in message_channels):
+            kinds |= MEMBER_KINDS - {K.ARRIVAL_GREETING} - muted_kinds(session, member.id)
         if member.allows(Consent.SCREEN_DISPLAY):
             channels.add(Channel.SCREEN)
             kinds.add(K.ARRIVAL_GREETING)

@@ -165,9 +165,10 @@ class Member(Base):
         return any(c.scope == consent.value for c in self.consents)
 
     def allows_messages(self, channel: str) -> bool:
-        """Whether the member accepts messages on *channel* (``email``, ``apprise``, …)."""
-        scope = message_scope(channel)
-        return any(c.scope == scope for c in self.consents)
+        """Whether the member accepts messages on *channel* (``email``, ``apprise``, …): a
+        consent for that channel, or the older consent to messages on every channel."""
+        scopes = {message_scope(channel), Consent.MESSAGES.value}
+        return any(c.scope in scopes for c in self.consents)
 
 
 class MemberConsent(Base):

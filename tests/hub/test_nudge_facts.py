@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig, Language
-from hub.db.models import Attendance, Consent, PresenceSource
+from hub.db.models import Attendance, Consent, PresenceSource, message_scope
 from hub.members import add_member
 from hub.moments import add_moment
 from hub.nudge_control import INVITATIONS, mute
@@ -16,6 +16,7 @@ from hub.nudge_facts import NudgeFacts, interests, streak_without_moment
 from hub.nudge_log import record_decision
 from hub.nudges.rules import MEMBER_KINDS, Channel, NudgeKind
 from hub.presence import arrive, depart
+from hub.privacy import set_consents
 from hub.rsvp import join
 from tests.support.factories import reachable_member
 from tests.support.hub_server import SITE
@@ -139,3 +140,28 @@ def test_streak_counts_weekdays_on_site_and_a_moment_breaks_it(
         )  # fmt: skip
         session.flush()
         assert streak_without_moment(session, site, member.id, tuesday.date()) == 2
+
+
+def test_consent_per_channel_from_the_self_service_page(
+    sessions: sessionmaker[Session], site_config: HubConfig
+) -> None:
+    """A member who ticked "messages by e-mail" only (hub.privacy) is reachable by e-mail and by
+    nothing else, even with an Apprise address on file; withdrawing it closes the channel."""
+    facts = NudgeFacts(with_mail(site_config))
+    site = site_config.sites[0]
+    with sessions.begin() as session:
+        member = reachable_member(session, "Inès", consents=[], now=T0)
+        member.email = "ines@example.org"
+        set_consents(session, member, {message_scope("email")}, at=T0, via="self_service")
+        by_mail = facts.candidate(session, site, member.id, T0)
+        set_consents(session, member, {message_scope("apprise")}, at=T0, via="self_service")
+        by_app = facts.candidate(session, site, member.id, T0)
+        set_consents(session, member, set(), at=T0, via="self_service")
+        silent = facts.candidate(session, site, member.id, T0)
+    assert by_mail is not None
+    assert by_mail.channels == {Channel.EMAIL}
+    assert by_mail.kinds == MEMBER_KINDS - {K.ARRIVAL_GREETING}
+    assert by_app is not None
+    assert by_app.channels == {Channel.APPRISE}
+    assert silent is not None
+    assert (silent.channels, silent.kinds) == (frozenset(), frozenset())
