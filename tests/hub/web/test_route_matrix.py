@@ -81,6 +81,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/nudges/pause"): Rule(Role.STAFF),
     ("POST", "/staff/nudges/resume"): Rule(Role.STAFF),
     ("POST", "/staff/moments/announce"): Rule(Role.STAFF),
+    ("GET", "/insights"): Rule(Role.MANAGER),
+    ("GET", "/insights/{report}.csv"): Rule(Role.MANAGER, "/insights/rooms.csv"),
     ("GET", "/admin/users"): Rule(Role.ADMIN),
     ("POST", "/admin/users"): Rule(Role.ADMIN),
     ("POST", "/admin/users/{user_id}/role"): Rule(Role.ADMIN, "/admin/users/999999/role"),
