@@ -33,7 +33,8 @@ from hub.config import HubConfig, Language, SiteSettings
 from hub.db.models import HubState, User
 from hub.deliveries import with_recipient
 from hub.i18n import gettext
-from hub.insights.presentation import VALUES, cell_text
+from hub.insights.presentation import VALUES, cell_text, moment_kind
+from hub.insights.privacy import Suppressed
 from hub.insights.reports.full import SiteInsights, site_insights
 from hub.insights.reports.period import Period
 from hub.insights.stats import Uplift
@@ -101,20 +102,23 @@ def build_digest(
     """The digest of *report* (the insights of one week of *site*) in *language*."""
     t = {key: gettext(language, text) for key, text in DIGEST_TEXT.items()}
     week = report.period.start
+    colon = " : " if language is Language.FR else ": "
     lines = [f"{site.name} · {t['week of']} {_day(week, language)}", ""]
 
     lines.append(gettext(language, "Rooms"))
     for room in report.rooms:
-        if room.capacity:
-            lines.append(
-                f"- {room.name}: {t['average']} "
-                f"{cell_text('average_of_capacity', room.average_of_capacity, language)}, "
-                f"{t['peak']} {cell_text('peak_of_capacity', room.peak_of_capacity, language)} "
-                f"{t['of capacity']}"
-            )
+        if not room.capacity:
+            continue
+        if isinstance(room.average_of_capacity, Suppressed):
+            figures = cell_text("average", room.average_of_capacity, language)
+        else:
+            average = cell_text("average_of_capacity", room.average_of_capacity, language)
+            peak = cell_text("peak_of_capacity", room.peak_of_capacity, language)
+            figures = f"{t['average']} {average}, {t['peak']} {peak} {t['of capacity']}"
+        lines.append(f"- {room.name}{colon}{figures}")
     desks = [room.name for room in report.rooms if room.desk_only]
     if desks:
-        lines.append(f"{t['Used only as desks']}: {', '.join(desks)}")
+        lines.append(f"{t['Used only as desks']}{colon}{', '.join(desks)}")
     lines.append("")
 
     weeks = [w for w in report.postures.weeks if w.week_start == week]
@@ -125,11 +129,9 @@ def build_digest(
             f"{cell_text('members', v, language)}"
             for k, v in posture.counts.items()
         )
-        lines.append(f"{t['Postures (4 weeks to this one)']}: {counts}")
-        lines.append(
-            f"{t['Community value index']}: "
-            f"{cell_text('value_index', posture.value_index, language)}"
-        )
+        lines.append(f"{t['Postures (4 weeks to this one)']}{colon}{counts}")
+        index = cell_text("value_index", posture.value_index, language)
+        lines.append(f"{t['Community value index']}{colon}{index}")
         lines.append("")
 
     kinds = [g for g in report.moments if g.dimension == "kind"]
@@ -137,9 +139,10 @@ def build_digest(
     if not kinds:
         lines.append(f"- {t['No moment this week.']}")
     for group in kinds:
+        came = cell_text("attendances", group.attendances, language)
         lines.append(
-            f"- {group.value}: {group.moments} × {t['moments']}, "
-            f"{cell_text('attendances', group.attendances, language)} {t['attendances']}"
+            f"- {moment_kind(group.value, language)}{colon}{t['moments']} {group.moments}, "
+            f"{t['attendances']} {came}"
         )
     lines.append("")
 
@@ -150,20 +153,16 @@ def build_digest(
     for row in rules:
         if isinstance(row.result, Uplift):
             u = row.result
-            interval = (
-                f"{cell_text('result.low', u.low, language)} … "
-                f"{cell_text('result.high', u.high, language)}"
-            )
-            lines.append(
-                f"- {row.rule}: {cell_text('result.difference', u.difference, language)} "
-                f"({t['95 % interval']} {interval})"
-            )
+            low = cell_text("result.low", u.low, language)
+            high = cell_text("result.high", u.high, language)
+            difference = cell_text("result.difference", u.difference, language)
+            lines.append(f"- {row.rule}{colon}{difference} ({t['95 % interval']} {low} … {high})")
         else:
-            lines.append(f"- {row.rule}: {cell_text('result', row.result, language)}")
+            lines.append(f"- {row.rule}{colon}{cell_text('result', row.result, language)}")
     lines.append("")
     last = week + timedelta(days=6)
     link = f"{base_url.rstrip('/')}/insights?site={site.id}&from={week}&to={last}"
-    lines.append(f"{t['Details and CSV exports']}: {link}")
+    lines.append(f"{t['Details and CSV exports']}{colon}{link}")
     subject = f"Vivant · {site.name} · {t['week of']} {_day(week, language)}"
     return Digest(site.id, week, language, subject, "\n".join(lines) + "\n")
 

@@ -19,6 +19,7 @@ from hub.insights.privacy import Suppressed
 from hub.insights.reports.full import SiteInsights
 from hub.insights.stats import Uplift
 from hub.insights.tables import Table, csv_cell
+from hub.screen_view import KIND_LABELS as MOMENT_KINDS
 
 
 def N_(message: str) -> str:
@@ -166,7 +167,14 @@ def cell_text(column: str, value: Cell | Suppressed, language: Language) -> str:
         return number(value, language, 2 if column == "value_index" else 1)
     if isinstance(value, str) and (column in TRANSLATED) and value in VALUES:
         return gettext(language, VALUES[value])
+    if column == "value" and isinstance(value, str) and value in MOMENT_KINDS:
+        return moment_kind(value, language)
     return str(value)
+
+
+def moment_kind(kind: str, language: Language) -> str:
+    """The name of a kind of moment (breakfast, lunch, …) in *language*."""
+    return gettext(language, MOMENT_KINDS[kind]) if kind in MOMENT_KINDS else kind
 
 
 @dataclass(frozen=True)
@@ -289,7 +297,7 @@ def reach_chart(site: SiteInsights, language: Language) -> dict[str, Any] | None
     return {
         "type": "bar",
         "data": {
-            "labels": [g.value for g in groups],
+            "labels": [moment_kind(g.value, language) for g in groups],
             "datasets": [
                 {
                     "label": _(VALUES[r]),
