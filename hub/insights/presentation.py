@@ -109,6 +109,7 @@ YES_NO = {"desk_only", "result.significant"}
 TRANSLATED = {"kind", "before", "after", "dimension", "value", "segment"}
 SUPPRESSED_TEXT = N_("fewer than 5 members")
 FIRST_MOMENT = N_("First moment")
+SUPPRESSED_SOMETIMES = N_("hidden where fewer than 5 members")
 POSTURES = ("absent", "tenant", "occasional", "coworker")
 POSTURE_COLOURS = {
     "absent": "#9aa0a6",
@@ -270,7 +271,9 @@ def postures_chart(site: SiteInsights, language: Language) -> dict[str, Any] | N
             "labels": [w.week_start.isoformat() for w in weeks],
             "datasets": [
                 {
-                    "label": _(VALUES[p]),
+                    "label": _hidden_label(
+                        _(VALUES[p]), [_count(w.counts, p) for w in weeks], language
+                    ),
                     "data": [_figure(_count(w.counts, p)) for w in weeks],
                     "backgroundColor": POSTURE_COLOURS[p],
                 }
@@ -279,6 +282,13 @@ def postures_chart(site: SiteInsights, language: Language) -> dict[str, Any] | N
         },
         "options": _bar_options(language, _("Members"), stacked=True),
     }
+
+
+def _hidden_label(label: str, values: Sequence[object], language: Language) -> str:
+    """*label*, saying when some of its bars are hidden (fewer than 5 members)."""
+    if any(isinstance(v, Suppressed) for v in values):
+        return f"{label} ({gettext(language, SUPPRESSED_SOMETIMES)})"
+    return label
 
 
 def _count(counts: dict[Any, int | Suppressed], key: str) -> int | Suppressed | None:
@@ -300,7 +310,9 @@ def reach_chart(site: SiteInsights, language: Language) -> dict[str, Any] | None
             "labels": [moment_kind(g.value, language) for g in groups],
             "datasets": [
                 {
-                    "label": _(VALUES[r]),
+                    "label": _hidden_label(
+                        _(VALUES[r]), [_count(dict(g.reach), r) for g in groups], language
+                    ),
                     "data": [_figure(_count(dict(g.reach), r)) for g in groups],
                     "backgroundColor": colour,
                 }

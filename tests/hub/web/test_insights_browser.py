@@ -16,7 +16,7 @@ from hub.accounts import Role
 from hub.config import HubConfig
 from tests.hub.web.test_insights import fill
 from tests.hub.web.test_staff_browser import Console, sign_in_browser
-from tests.support.browser import screenshot
+from tests.support.browser import ARTIFACTS, screenshot
 from tests.support.hub_server import SITE, RunningHub, hub_config, running_hub
 from tests.support.mosquitto import free_port
 
@@ -58,4 +58,5 @@ def test_insights_page_draws_its_charts(hub: RunningHub, page: Page) -> None:
     # The tables open, and a suppressed cell reads as words.
     page.locator("details.data summary").first.click()
     expect(page.locator("table.report").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "insights-fr-full.png"), full_page=True)
     console.assert_clean()
