@@ -434,7 +434,7 @@ class HubRuntime:
             except Exception:
                 log.exception("insights rollup failed; will try again")
             try:
-                await send_due_digests(self.config, self.sessions, datetime.now(UTC))
+                await send_due_digests(self.config, self.sessions, self.clock())
             except Exception:
                 log.exception("weekly insights digest failed; will try again")
             await asyncio.sleep(self.config.insights.refresh_minutes * 60)

@@ -5,6 +5,7 @@ even across restarts; ``vivant hub digest`` prints it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from hub.insights.rollups import refresh
 from hub.insights.synthetic import SyntheticSpec, generate
 from tests.hub.channels.conftest import SmtpReceiver
 from tests.support.accounts import PASSWORD
-from tests.support.hub_server import SITE
+from tests.support.hub_server import SITE, hub_config, running_hub
+from tests.support.mosquitto import free_port
+from tests.support.waiting import wait_until
 from vivant.cli import main
 
 WEEK = date(2026, 11, 16)  # the Monday of the week reported on Monday 23 November
@@ -125,3 +128,25 @@ def test_cli_prints_the_digest(
     assert out.startswith("Subject: Vivant · éKilibre · semaine du ")
     assert "Postures" in out
     assert "sent to" not in out
+
+
+def test_running_hub_sends_it_on_monday_morning_once_across_restarts(
+    filled: sessionmaker[Session],
+    system_broker_url: str,
+    topic_root: str,
+    db_url: str,
+    smtp_receiver: SmtpReceiver,
+) -> None:
+    base = hub_config(
+        system_broker_url, topic_root, db_url, client_id=f"hub-{topic_root[:9]}", port=free_port()
+    )
+    config = with_mail(base, smtp_receiver.port)
+    with running_hub(config, clock=lambda: PARIS_MONDAY_0805):
+        wait_until(lambda: len(smtp_receiver.envelopes) == 2, within=20, what="two digests")
+    # Restarted later that Monday: its first refresh loop runs at start and sends nothing.
+    with running_hub(config, clock=lambda: PARIS_MONDAY_0805 + timedelta(hours=1)):
+        time.sleep(2)
+    assert len(smtp_receiver.envelopes) == 2
+    # The next Monday, the next week's digest.
+    with running_hub(config, clock=lambda: PARIS_MONDAY_0805 + timedelta(weeks=1)):
+        wait_until(lambda: len(smtp_receiver.envelopes) == 4, within=20, what="next week's")
