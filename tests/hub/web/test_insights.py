@@ -213,3 +213,21 @@ def test_default_period_is_four_complete_weeks_in_site_time() -> None:
     assert (start, end) == (date(2026, 10, 26), date(2026, 11, 23))
     start, end = default_period("Europe/Paris", datetime(2026, 11, 22, 22, 30, tzinfo=UTC))
     assert end == date(2026, 11, 16)
+
+
+def test_english_manager_reads_english(hub: RunningHub) -> None:
+    manager = sign_in(hub.runtime.sessions, Role.MANAGER, language="en")
+    with manager.client(hub.base_url) as client:
+        html = client.get("/insights").text
+    assert "Rooms: use against capacity" in html
+    assert "moins de 5 membres" not in html
+    hidden = [
+        text
+        for tables in page_tables(html).values()
+        for table in tables
+        for row in table.rows
+        for _raw, text, flag in row
+        if flag
+    ]
+    assert hidden
+    assert set(hidden) == {"fewer than 5 members"}
