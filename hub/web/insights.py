@@ -35,8 +35,25 @@ DEFAULT_WEEKS = 4
 MAX_DAYS = 400
 
 
+def N_(message: str) -> str:
+    """Mark *message* for extraction; it is translated where it is used."""
+    return message
+
+
+UNKNOWN_SITE = N_("unknown site")
+NO_SITE = N_("no site is configured")
+BAD_DATE = N_("dates must be written YYYY-MM-DD")
+BACKWARDS = N_("the period must end after it starts")
+TOO_LONG = N_("the period cannot be longer than 400 days")
+
+
 class PeriodError(ValueError):
-    """The requested site or period cannot be shown (the message says why, in English)."""
+    """The requested site or period cannot be shown (the message, in English, says why)."""
+
+    @property
+    def status(self) -> int:
+        """404 for an unknown site, else 400."""
+        return 404 if str(self) == UNKNOWN_SITE else 400
 
 
 @dataclass(frozen=True)
@@ -69,9 +86,9 @@ def choose(config: HubConfig, site: str, start: str, to: str, now: datetime) -> 
     elif config.site(site) is not None:
         site_ids = [site]
     else:
-        raise PeriodError("unknown site")
+        raise PeriodError(UNKNOWN_SITE)
     if not site_ids:
-        raise PeriodError("no site is configured")
+        raise PeriodError(NO_SITE)
     zone = config.sites[0].timezone if site == ALL else config.site(site).timezone  # type: ignore[union-attr]
     first, end = default_period(zone, now)
     try:
@@ -80,11 +97,11 @@ def choose(config: HubConfig, site: str, start: str, to: str, now: datetime) -> 
         if to:
             end = date.fromisoformat(to) + timedelta(days=1)
     except ValueError as error:
-        raise PeriodError("dates must be written YYYY-MM-DD") from error
+        raise PeriodError(BAD_DATE) from error
     if end <= first:
-        raise PeriodError("the period must end after it starts")
+        raise PeriodError(BACKWARDS)
     if (end - first).days > MAX_DAYS:
-        raise PeriodError(f"the period cannot be longer than {MAX_DAYS} days")
+        raise PeriodError(TOO_LONG)
     return Choice(site, site_ids, first, end)
 
 
@@ -96,13 +113,9 @@ def compute(runtime: HubRuntime, choice: Choice) -> list[SiteInsights]:
 
 def _choice(request: Request, runtime: HubRuntime) -> Choice:
     q = request.query_params
-    try:
-        return choose(
-            runtime.config, q.get("site", ""), q.get("from", ""), q.get("to", ""), runtime.clock()
-        )
-    except PeriodError as error:
-        status = 404 if str(error) == "unknown site" else 400
-        raise HTTPException(status, str(error)) from error
+    return choose(
+        runtime.config, q.get("site", ""), q.get("from", ""), q.get("to", ""), runtime.clock()
+    )
 
 
 @router.get("", response_class=HTMLResponse)
@@ -110,7 +123,21 @@ def insights_page(request: Request, principal: ManagerUser) -> HTMLResponse:
     """The insights of a site (or of all sites) over a period."""
     runtime = get_runtime(request)
     language = language_of(request, principal)
-    choice = _choice(request, runtime)
+    try:
+        choice = _choice(request, runtime)
+    except PeriodError as error:
+        # The form again, with what is wrong, on the default period.
+        fallback = choose(runtime.config, "", "", "", runtime.clock())
+        html = page(
+            request,
+            "insights.html",
+            principal,
+            sites=runtime.config.sites,
+            choice=fallback,
+            sections=[],
+            error=gettext(language, str(error)),
+        )
+        return HTMLResponse(html, status_code=error.status)
     reports = compute(runtime, choice)
     names = {s.id: s.name for s in runtime.config.sites}
     sections = [
@@ -145,7 +172,10 @@ def insights_csv(request: Request, report: str, principal: ManagerUser) -> Respo
     if report not in REPORTS:
         raise HTTPException(404, "unknown report")
     runtime = get_runtime(request)
-    choice = _choice(request, runtime)
+    try:
+        choice = _choice(request, runtime)
+    except PeriodError as error:
+        raise HTTPException(error.status, str(error)) from error
     text = to_csv(table(report, compute(runtime, choice)))
     name = f"vivant-{report}-{choice.site}-{choice.start.isoformat()}-{choice.last_day.isoformat()}"
     return Response(
@@ -153,11 +183,6 @@ def insights_csv(request: Request, report: str, principal: ManagerUser) -> Respo
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
-
-
-def N_(message: str) -> str:
-    """Mark *message* for extraction; it is translated where it is used."""
-    return message
 
 
 REPORT_TITLES = {

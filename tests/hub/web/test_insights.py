@@ -169,17 +169,17 @@ def test_all_sites_and_a_chosen_period(hub: RunningHub) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "status", "message"),
+    ("query", "status", "message", "french"),
     [
-        ({"site": "nowhere"}, 404, "unknown site"),
-        ({"from": "2026-13-01"}, 400, "YYYY-MM-DD"),
-        ({"from": "2026-06-10", "to": "2026-06-01"}, 400, "must end after it starts"),
-        ({"from": "2024-01-01", "to": "2026-01-01"}, 400, "cannot be longer"),
+        ({"site": "nowhere"}, 404, "unknown site", "site inconnu"),
+        ({"from": "2026-13-01"}, 400, "YYYY-MM-DD", "AAAA-MM-JJ"),
+        ({"from": "2026-06-10", "to": "2026-06-01"}, 400, "must end after", "finir après"),
+        ({"from": "2024-01-01", "to": "2026-01-01"}, 400, "cannot be longer", "dépasser 400"),
     ],
 )
 def test_bad_queries_are_refused(
     system_broker_url: str, topic_root: str, tmp_path: Any, query: dict[str, str], status: int,
-    message: str,
+    message: str, french: str,
 ) -> None:  # fmt: skip
     config = hub_config(
         system_broker_url, topic_root, f"sqlite:///{tmp_path / 'hub.db'}",
@@ -188,10 +188,14 @@ def test_bad_queries_are_refused(
     with running_hub(config) as hub:
         manager = sign_in(hub.runtime.sessions, Role.MANAGER)
         with manager.client(hub.base_url) as client:
-            for path in ("/insights", "/insights/rooms.csv"):
-                response = client.get(path, params=query)
-                assert response.status_code == status
-                assert message in response.text
+            export = client.get("/insights/rooms.csv", params=query)
+            assert export.status_code == status
+            assert message in export.text
+            page = client.get("/insights", params=query)
+            assert page.status_code == status
+            assert '<p class="error" role="alert" id="message">' in page.text
+            assert french in page.text
+            assert '<form class="panel period"' in page.text
             assert client.get("/insights/secrets.csv").status_code == 404
 
 
