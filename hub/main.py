@@ -90,6 +90,23 @@ def print_screen_url(config_path: Path, site_id: str, screen_id: str) -> int:
     return 0
 
 
+def digest(config_path: Path, *, send: bool = False) -> int:
+    """Print last week's insights digest of each site; with *send*, e-mail it to the managers."""
+    from hub.insights.digest import digest_command
+
+    config = load_config(config_path)
+    if config is None:
+        return 2
+    engine = make_engine(config.database.url)
+    try:
+        if current_revision(engine) != head_revision(engine):
+            sys.stderr.write("database schema is not up to date: run `vivant hub migrate`\n")
+            return 2
+        return digest_command(config, make_sessionmaker(engine), send=send)
+    finally:
+        engine.dispose()
+
+
 def nudges(config_path: Path, at: str | None = None, language: str = "fr") -> int:
     """Print what the nudge rules would send at *at* (default now), to whom, and why not.
 

@@ -33,6 +33,7 @@ from hub.db.models import CalendarFeed, Moment
 from hub.deliveries import DatabaseDeliveryStore, DeliveryPump, prune_finished
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
+from hub.insights.digest import send_due_digests
 from hub.insights.rollups import refresh as refresh_rollups
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
@@ -444,6 +445,10 @@ class HubRuntime:
                 await asyncio.to_thread(self.refresh_insights, datetime.now(UTC))
             except Exception:
                 log.exception("insights rollup failed; will try again")
+            try:
+                await send_due_digests(self.config, self.sessions, self.clock())
+            except Exception:
+                log.exception("weekly insights digest failed; will try again")
             await asyncio.sleep(self.config.insights.refresh_minutes * 60)
 
     def refresh_insights(self, now: datetime) -> int:

@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     dry.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
     dry.add_argument("--at", help="ISO time to look at (default now; site time if no offset)")
     dry.add_argument("--lang", choices=["fr", "en"], default="fr", help="language (default fr)")
+    digest = hub_commands.add_parser("digest", help="print last week's insights digest per site")
+    digest.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
+    digest.add_argument("--send", action="store_true", help="also e-mail it to the managers")
     add_user = hub_commands.add_parser("add-user", help="create an account (staff, manager, admin)")
     add_user.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="hub YAML file")
     add_user.add_argument("email")
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             from hub import backup as hub_backup
 
             return hub_backup.run(args.config, args.hub_command, args.path)
+        if args.hub_command == "digest":
+            return hub_main.digest(args.config, send=args.send)
         if args.hub_command == "nudges":
             return hub_main.nudges(args.config, args.at, args.lang)
         if args.hub_command == "check-config":

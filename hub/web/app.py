@@ -22,6 +22,7 @@ from hub.web import (
     account,
     accounts_admin,
     auth,
+    insights,
     members_admin,
     moments,
     nudges,
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(staff.router)
     app.include_router(staff_moments.router)
     app.include_router(staff_nudges.router)
+    app.include_router(insights.router)
     app.include_router(accounts_admin.router)
     app.include_router(members_admin.router)
     app.include_router(account.router)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 GUIDES = ["install.md", "staff.md", "manager.md"]
 # Copied from the browser tests' screenshots (test-artifacts/, French, 1920×1080).
-PICTURES = {"img/lobby-idle.png", "img/lobby-greeting.png", "img/staff.png"}
+PICTURES = {"img/lobby-idle.png", "img/lobby-greeting.png", "img/staff.png", "img/insights.png"}
 PICTURE_MAX_BYTES = 400_000
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 

@@ -91,6 +91,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/feeds/{feed_id}/sync"): Rule(Role.STAFF, "/staff/feeds/999999/sync"),
     ("GET", "/staff/nudges"): Rule(Role.STAFF),
     ("POST", "/staff/nudges/dry-run-mode"): Rule(Role.MANAGER),
+    ("GET", "/insights"): Rule(Role.MANAGER),
+    ("GET", "/insights/{report}.csv"): Rule(Role.MANAGER, "/insights/rooms.csv"),
     ("GET", "/admin/users"): Rule(Role.ADMIN),
     ("POST", "/admin/users"): Rule(Role.ADMIN),
     ("POST", "/admin/users/{user_id}/role"): Rule(Role.ADMIN, "/admin/users/999999/role"),
