@@ -53,6 +53,7 @@ def edge_data() -> dict[str, Any]:
     data = edge_config_data("mqtt://127.0.0.1:1883", "vivant/v1", Path("/tmp/outbox.sqlite3"))
     data["credential_key"] = SECRET
     data["mqtt"]["password"] = SECRET
+    data["mqtt"]["username"] = "ekilibre-entree"  # a password needs its user name
     data["gpio"] = {"doors": [{"id": "door", "room": "lobby", "pin": 17}]}
     return data
 
