@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import secrets
 import shutil
 import socket
 import subprocess
@@ -20,11 +21,23 @@ SYSTEM_HOST = "127.0.0.1"
 SYSTEM_PORT = 1883
 
 
+# Ports for the servers tests start, below the kernel's ephemeral range (32768–60999 on Linux):
+# a port the kernel picks for bind(0) can be taken by an outgoing connection's local end before
+# the server binds it ("address already in use"); outgoing connections never use these.
+TEST_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody uses right now, outside the range of outgoing connections."""
+    for _ in range(200):
+        port = secrets.choice(TEST_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port for a test server")
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
