@@ -22,6 +22,7 @@ from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -397,51 +398,42 @@ def _save(
     return _back(site.id, "created" if moment_id is None else "edited")
 
 
+class PostedMoment(BaseModel):
+    """The fields of the create and edit forms, as typed (checked by :func:`_save`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    site: str = Field(min_length=1, max_length=64)
+    title: str = Field(default="", max_length=200)
+    kind: str = Field(default="", max_length=200)
+    room: str = Field(default="", max_length=200)
+    starts_at: str = Field(default="", max_length=200)
+    ends_at: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=5000)
+    tags: str = Field(default="", max_length=200)
+    capacity: str = Field(default="", max_length=200)
+    host: str = Field(default="", max_length=200)
+
+    def values(self) -> dict[str, str]:
+        """The form's values but the site, as the page shows them back."""
+        return self.model_dump(exclude={"site"})
+
+
+PostedForm = Annotated[PostedMoment, Form()]
+
+
 @router.post("/moments", response_class=HTMLResponse, response_model=None)
-def create(
-    request: Request,
-    who: StaffUser,
-    site: SiteField,
-    title: Text = "",
-    kind: Text = "",
-    room: Text = "",
-    starts_at: Text = "",
-    ends_at: Text = "",
-    description: LongText = "",
-    tags: Text = "",
-    capacity: Text = "",
-    host: Text = "",
-) -> HTMLResponse | RedirectResponse:
+def create(request: Request, who: StaffUser, form: PostedForm) -> HTMLResponse | RedirectResponse:
     """Create a moment; a refused form comes back with the reason and nothing saved."""
-    values = {
-        "title": title, "kind": kind, "room": room, "starts_at": starts_at, "ends_at": ends_at,
-        "description": description, "tags": tags, "capacity": capacity, "host": host,
-    }  # fmt: skip
-    return _save(request, who, site, None, values)
+    return _save(request, who, form.site, None, form.values())
 
 
 @router.post("/moments/{moment_id}/edit", response_class=HTMLResponse, response_model=None)
 def edit(
-    request: Request,
-    who: StaffUser,
-    moment_id: RowId,
-    site: SiteField,
-    title: Text = "",
-    kind: Text = "",
-    room: Text = "",
-    starts_at: Text = "",
-    ends_at: Text = "",
-    description: LongText = "",
-    tags: Text = "",
-    capacity: Text = "",
-    host: Text = "",
+    request: Request, who: StaffUser, moment_id: RowId, form: PostedForm
 ) -> HTMLResponse | RedirectResponse:
     """Save every field of a moment; a refused form comes back with the reason, unchanged."""
-    values = {
-        "title": title, "kind": kind, "room": room, "starts_at": starts_at, "ends_at": ends_at,
-        "description": description, "tags": tags, "capacity": capacity, "host": host,
-    }  # fmt: skip
-    return _save(request, who, site, moment_id, values)
+    return _save(request, who, form.site, moment_id, form.values())
 
 
 def _switch(request: Request, moment_id: int, cancel: bool) -> RedirectResponse:
