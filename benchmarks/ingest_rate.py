@@ -7,7 +7,7 @@ only counts, once for the hub (validation, deduplication, presence, occupancy, S
 manual acknowledgements), at QoS 0 and QoS 1. Prints rates and their ratio, plus lost and
 duplicated counts from the hub's database. A figure, not a timed test.
 
-    .venv/bin/python -m benchmarks.ingest_rate [--messages 20000]
+    .venv/bin/python -m benchmarks.ingest_rate [--messages 20000] [--rounds 3] [--processes 2]
 
 The broker is a private Mosquitto with ``max_queued_messages 0`` (a backlog of N must fit),
 ``queue_qos0_messages true`` and ``max_inflight_messages 1000`` (as in
@@ -25,6 +25,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,7 +112,7 @@ def backlog(port: int, qos: int, count: int, run: str) -> None:
     time.sleep(1.0)  # let the broker finish queueing
 
 
-def bare_rate(port: int, qos: int, count: int) -> float:
+def bare_rate(port: int, qos: int, count: int, round_: int = 0) -> float:
     """Messages/s for a subscriber that only counts (auto-acknowledged by paho)."""
     received = 0
     first = last = 0.0
@@ -126,7 +127,7 @@ def bare_rate(port: int, qos: int, count: int) -> float:
         if received >= count:
             done.set()
 
-    client_id = f"bench-bare-{qos}-{os.getpid()}"
+    client_id = f"bench-bare-{qos}-{round_}-{os.getpid()}"
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     client.connect("127.0.0.1", port)
     client.subscribe(f"{ROOT}/#", qos=1)
@@ -134,7 +135,7 @@ def bare_rate(port: int, qos: int, count: int) -> float:
     time.sleep(0.5)
     client.loop_stop()
     client.disconnect()
-    backlog(port, qos, count, f"bare{qos}")
+    backlog(port, qos, count, f"bare{qos}-{round_}")
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     client.on_message = on_message
     client.connect("127.0.0.1", port)
@@ -144,6 +145,16 @@ def bare_rate(port: int, qos: int, count: int) -> float:
     client.loop_stop()
     client.disconnect()
     return (received - 1) / (last - first) if last > first else float("nan")
+
+
+def forget_session(port: int, client_id: str) -> None:
+    """End a persistent session at the broker (else it queues every later round's messages)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    time.sleep(0.2)
+    client.loop_stop()
+    client.disconnect()
 
 
 def hub_config(
@@ -183,11 +194,18 @@ def metric(http_port: int, name: str) -> float:
 
 
 def hub_rate(
-    port: int, qos: int, count: int, workdir: Path, db_url: str, processes: int = 1
+    port: int,
+    qos: int,
+    count: int,
+    workdir: Path,
+    db_url: str,
+    processes: int = 1,
+    round_: int = 0,
 ) -> tuple[float, int, int]:
     """Messages/s for the hub draining the backlog; plus lost and applied-twice counts."""
     http_ports = [free_port() for _ in range(processes)]
-    client_id = f"bench-hub-{qos}-{processes}-{os.getpid()}"
+    # A session of its own per round: nothing queued for an earlier round reaches this one.
+    client_id = f"bench-hub-{qos}-{processes}-{round_}-{os.getpid()}"
     config = hub_config(workdir, port, http_ports[0], client_id, db_url, processes)
 
     def start() -> list[subprocess.Popen[bytes]]:
@@ -217,7 +235,8 @@ def hub_rate(
         return sum(metric(http_port, name) for http_port in http_ports)
 
     stop(start())  # registers the persistent subscriptions, then leaves
-    backlog(port, qos, count, f"hub{qos}-{processes}")
+    run = f"hub{qos}-{processes}-{round_}"
+    backlog(port, qos, count, run)
     hubs = start()
     first = end = 0.0
     at_first = 0.0
@@ -232,17 +251,19 @@ def hub_rate(
             if received >= count:
                 end = now
                 break
-            time.sleep(0.01)
+            time.sleep(0.05)  # the polls are requests the hub serves: not too many
         time.sleep(1.0)
         dropped_duplicates = int(total("vivant_messages_duplicate_total"))
     finally:
         stop(hubs)
+    sessions = [client_id] if processes == 1 else [f"{client_id}-p{i}" for i in range(processes)]
+    for session_id in sessions:
+        forget_session(port, session_id)
     engine = make_engine(db_url)
     with make_sessionmaker(engine)() as session:
         applied = int(session.scalar(select(func.count()).select_from(SeenMessage)) or 0)
         taps = int(session.scalar(select(func.count(BadgeTap.id))) or 0)
     engine.dispose()
-    run = f"hub{qos}-{processes}"
     expected_taps = sum(1 for topic, _ in messages(count, run) if topic.endswith("/badge"))
     # Each observation is applied once iff it has exactly one row in seen_messages (primary key)
     # and each badge exactly one row in the badge log.
@@ -255,9 +276,15 @@ def hub_rate(
 
 def main() -> None:
     """Run the bare subscriber and the hub (one process on SQLite, and several processes sharing
-    PostgreSQL) at QoS 0 and QoS 1, and print the figures."""
+    PostgreSQL) at QoS 0 and QoS 1, in alternating rounds, and print the figures.
+
+    The machine is shared: its load changes from one minute to the next. Each round measures the
+    bare subscriber right before the hub, the ratio is taken within the round, and the median
+    ratio over the rounds is the figure.
+    """
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare/hub rounds")
     parser.add_argument(
         "--processes", type=int, default=2, help="hub processes sharing PostgreSQL (0: skip)"
     )
@@ -267,30 +294,48 @@ def main() -> None:
         broker.start()
         try:
             print(f"{args.messages} messages, 30 sites, mix 70 % BLE / 25 % sensor / 5 % badge")
+            summary: list[str] = []
             for qos in (0, 1):
-                bare = bare_rate(broker.port, qos, args.messages)
-                workdir = Path(tmp) / f"hub-qos{qos}"
-                workdir.mkdir()
-                sqlite = contextlib.nullcontext(f"sqlite:///{workdir / 'hub.db'}")
-                runs: list[tuple[int, contextlib.AbstractContextManager[str]]] = [(1, sqlite)]
-                if args.processes > 1:
-                    runs.append((args.processes, temporary_database("postgresql", workdir)))
-                for processes, database in runs:
-                    with database as db_url:
-                        engine = make_engine(db_url)
-                        upgrade(engine)
-                        engine.dispose()
-                        hub, lost, twice = hub_rate(
-                            broker.port, qos, args.messages, workdir, db_url, processes
+                variants = [1] + ([args.processes] if args.processes > 1 else [])
+                ratios: dict[int, list[float]] = {processes: [] for processes in variants}
+                for round_ in range(args.rounds):
+                    for processes in variants:
+                        bare = bare_rate(broker.port, qos, args.messages, round_)
+                        workdir = Path(tmp) / f"hub-qos{qos}-{round_}-{processes}"
+                        workdir.mkdir()
+                        database: contextlib.AbstractContextManager[str] = (
+                            contextlib.nullcontext(f"sqlite:///{workdir / 'hub.db'}")
+                            if processes == 1
+                            else temporary_database("postgresql", workdir)
                         )
-                    where = "SQLite" if processes == 1 else "PostgreSQL"
-                    print(
-                        f"QoS {qos}: bare paho {bare:8.0f} msg/s   hub x{processes} ({where}) "
-                        f"{hub:8.0f} msg/s   ratio {hub / bare:4.2f}   lost {lost}   "
-                        f"applied twice {twice}"
+                        with database as db_url:
+                            engine = make_engine(db_url)
+                            upgrade(engine)
+                            engine.dispose()
+                            hub, lost, twice = hub_rate(
+                                broker.port, qos, args.messages, workdir, db_url, processes, round_
+                            )
+                        ratios[processes].append(hub / bare)
+                        print(
+                            f"QoS {qos} round {round_ + 1}: bare paho {bare:8.0f} msg/s   "
+                            f"hub x{processes} ({where(processes)}) {hub:8.0f} msg/s   "
+                            f"ratio {hub / bare:4.2f}   lost {lost}   applied twice {twice}",
+                            flush=True,
+                        )
+                for processes, values in ratios.items():
+                    summary.append(
+                        f"QoS {qos}: hub x{processes} ({where(processes)}) ÷ bare paho: median "
+                        f"{statistics.median(values):4.2f} over {len(values)} rounds "
+                        f"({', '.join(f'{v:4.2f}' for v in values)})"
                     )
+            print("\n".join(summary))
         finally:
             broker.stop()
+
+
+def where(processes: int) -> str:
+    """The database of a variant: one process on SQLite, several sharing PostgreSQL."""
+    return "SQLite" if processes == 1 else "PostgreSQL"
 
 
 if __name__ == "__main__":

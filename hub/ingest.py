@@ -55,11 +55,10 @@ log = logging.getLogger(__name__)
 SNAPSHOT_INTERVAL_S = 60.0
 MAX_WAIT_S = 0.5  # bounds how long a stopping hub waits for its worker thread
 SEEN_ROWS_PER_STATEMENT = 500  # 4 parameters each: far below SQLite's and PostgreSQL's limits
-SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 SEEN_INSERT = (
     "INSERT INTO seen_messages (site_id, node_id, msg_id, seen_at) VALUES {rows} "
     "ON CONFLICT DO NOTHING RETURNING site_id, node_id, msg_id"
-)  # how SQLAlchemy stores DateTime in SQLite
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +349,8 @@ class Ingestor:
         Written as one multi-row statement on the driver connection: through the ORM's bulk
         path the same insert cost more than the rest of the batch (parameter processing per
         row), and this is the hot path. Values are bound as the column type stores them: naive
-        UTC (see :class:`hub.db.types.UtcDateTime`), as text on SQLite.
+        UTC (see :class:`hub.db.types.UtcDateTime`), on SQLite as the text SQLAlchemy writes
+        (``YYYY-MM-DD HH:MM:SS.ffffff``).
         """
         connection = session.connection()
         dialect = connection.dialect
@@ -364,7 +364,8 @@ class Ingestor:
             params: list[object] = []
             for (site, node, msg_id), seen in chunk:
                 naive = seen.astimezone(UTC).replace(tzinfo=None)
-                params += (site, node, msg_id, naive.strftime(SQLITE_DATETIME) if sqlite else naive)
+                stored = naive.isoformat(" ", "microseconds") if sqlite else naive
+                params += (site, node, msg_id, stored)
             # Only placeholders are formatted into the statement; every value is a parameter.
             sql = SEEN_INSERT.format(rows=", ".join([row] * len(chunk)))
             result = connection.exec_driver_sql(sql, tuple(params))

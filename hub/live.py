@@ -36,7 +36,14 @@ from hub.db.models import (
 from hub.location import LocationSettings, RoomChange, RoomLocator, Sighting
 from hub.measurements import occupancy_point, sensor_point
 from hub.occupancy import OccupancyEstimate, OccupancySettings, RoomOccupancy, changed
-from hub.presence import arrive, ble_absent, close_at_cutoff, enter_room, ms_to_datetime
+from hub.presence import (
+    arrive,
+    ble_absent,
+    close_at_cutoff,
+    cutoff_instant,
+    enter_room,
+    ms_to_datetime,
+)
 from hub.thirdparty import AnonymousTally, ThirdPartySighting, parse_espresense, parse_theengs
 from hub.timeseries import Point
 from vivant.wire.codec import encode
@@ -49,6 +56,10 @@ ROLLUP_BUCKET = timedelta(minutes=5)
 PRESENCE_REFRESH_S = 60.0  # how often a sighting refreshes `last_seen_at` in the database
 TAG_CACHE_S = 60.0
 ANONYMOUS_FRESH_S = 120  # an anonymous count older than this no longer describes the room
+# Sessions left open at a cut-off are looked for when the cut-off passes, and then once a minute
+# (a late message replayed by an outbox can open one after it): not at every tick, which would
+# be one query per site per second.
+CUTOFF_CHECK_S = 60.0
 _BLE = PresenceSource.BLE
 
 
@@ -124,6 +135,16 @@ class SiteLive:
     owners: dict[str, TagOwner] = field(default_factory=dict)  # tags placed by the locator
     refreshed: dict[int, float] = field(default_factory=dict)  # member id -> last DB refresh (ms)
     buckets: dict[str, _Bucket] = field(default_factory=dict)
+    cutoff_checked: tuple[datetime, int] | None = None  # (cut-off instant, when checked, ms)
+
+    def cutoff_due(self, now: datetime, now_ms: int) -> bool:
+        """Whether to look for sessions open across the cut-off now."""
+        cutoff = cutoff_instant(self.site, now)
+        last = self.cutoff_checked
+        if last is not None and last[0] == cutoff and now_ms - last[1] < CUTOFF_CHECK_S * 1000:
+            return False
+        self.cutoff_checked = (cutoff, now_ms)
+        return True
 
     def identified(self) -> Counter[str]:
         """Members located per room right now."""
@@ -155,6 +176,8 @@ class LiveState:
         self.tags = TagDirectory()
         self.tally = AnonymousTally(config.thirdparty.rooms(), config.thirdparty.anonymous_window_s)
         self.points: list[Point] = []  # time-series points gathered during a batch
+        # Sensor points are built only for a time-series server (they are the hot path's).
+        self.keep_points = config.timeseries is not None
         # Occupancy of the sites other hub processes serve (hub.cluster_view), for pages.
         self.elsewhere: Callable[[str], dict[str, OccupancyEstimate]] | None = None
         # The sites this process serves: all of them, unless several hub processes share the
@@ -187,6 +210,8 @@ class LiveState:
             room = live.rooms.get(payload.room)
             if room is not None:
                 room.on_sensor(payload.kind, payload.value, payload.ts)
+            if not self.keep_points:
+                return
             self.points.append(
                 sensor_point(
                     topic.site,
@@ -333,8 +358,9 @@ class LiveState:
                 owner = live.owners.get(change.tag)
                 if owner is not None:
                     self._apply_change(session, live, change, owner)
-            for closed in close_at_cutoff(session, live.site, now):
-                self.member_left(live.site.id, closed.member_id, now_ms)
+            if live.cutoff_due(now, now_ms):
+                for closed in close_at_cutoff(session, live.site, now):
+                    self.member_left(live.site.id, closed.member_id, now_ms)
             identified = live.identified()
             for room_id, room in live.rooms.items():
                 room.set_identified(identified.get(room_id, 0), now_ms)

@@ -1,30 +1,37 @@
 """The hub's MQTT connection: status and Last Will, subscription, manual acknowledgements.
 
-The paho network thread only hands each message to the ingest queue; it never touches the
-database. Acknowledgements are manual (``manual_ack_set``): a QoS 1 message is acknowledged to the
-broker only after the batch that holds it is committed, so a hub killed at any moment loses
-nothing it had acknowledged: the broker redelivers the rest, and deduplication by (node, id)
-drops what had been applied but not yet acknowledged.
+The connection itself runs in a worker process (:mod:`hub.mqtt_worker`), so that paho's network
+loop does not compete with the ingest engine for the interpreter lock; this module is the hub's
+side of it. A reader thread turns the worker's batches into :class:`Inbound` messages on the
+bounded ingest queue; it never touches the database.
 
-When the queue is full the network thread waits: the broker stops sending once its in-flight
-window for the hub is used up. That is the back-pressure; nothing is dropped.
+Acknowledgements are manual (``manual_ack_set``): a QoS 1 message is acknowledged to the broker
+only after the batch that holds it is committed, so a hub killed at any moment loses nothing it
+had acknowledged: the broker redelivers the rest, and deduplication by (node, id) drops what had
+been applied but not yet acknowledged.
+
+When the queue is full the reader waits, the pipe and then the worker's buffer fill up, and the
+broker stops sending once its in-flight window for the hub is used up. That is the
+back-pressure; nothing is dropped. If the worker dies, it is started again: the broker redelivers
+what was not acknowledged (acknowledgements meant for the dead worker are not sent to the new
+one, whose message ids are its own).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.reasoncodes import ReasonCode
-
+from hub.mqtt_worker import WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
-from vivant.wire.payloads import Status
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,7 @@ class Inbound:
     received_at: float  # time.time()
     received_mono: float  # time.monotonic(), for latency
     link: str = ""  # which connection it came by (its mid is that connection's)
+    worker: int = 0  # which worker process of that connection (acknowledged only by it)
 
 
 class HubMqtt:
@@ -62,105 +70,142 @@ class HubMqtt:
         self.settings = settings
         self.topics = settings.topics
         self.link = link
-        self._subscriptions = subscriptions or [self.topics.everything]
-        self._status_topic = status_topic or self.topics.hub_status
         self._queue = inbox
         self._on_received = on_received
-        self._extra = list(extra_subscriptions or [])
-        self._announce = list(on_connect_publish or [])
         self._stopping = threading.Event()
         self.connected = threading.Event()
         if link:  # one persistent session per group of sites (see hub.cluster)
             client_id = f"{settings.client_id or client_id}-{link}"
             settings = settings.model_copy(update={"client_id": client_id})
-        self._client = new_client(settings, client_id, clean_session=False)
-        self._client.manual_ack_set(True)
-        self._client.max_inflight_messages_set(200)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.will_set(self._status_topic, Status.OFFLINE.value, qos=1, retain=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+        new_client(settings, client_id)  # fails here, in the hub, on unusable TLS files
+        self._spec = WorkerSpec(
+            settings=WorkerSpec.settings_of(settings),
+            client_id=client_id,
+            subscriptions=[
+                *(subscriptions or [self.topics.everything]),
+                *(extra_subscriptions or []),
+            ],
+            status_topic=status_topic or self.topics.hub_status,
+            announce=[(t, p.decode("utf-8")) for t, p in on_connect_publish or []],
+        )
+        self._write_lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._worker = 0  # the current worker process, counted from 1
+        self._reader: threading.Thread | None = None
 
     def start(self) -> None:
-        """Connect in the background; paho reconnects by itself after a drop."""
-        self._client.connect_async(
-            self.settings.host, self.settings.port, self.settings.keepalive_s
+        """Start the worker process; it connects in the background and reconnects by itself."""
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self._worker += 1
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub.mqtt_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
-        self._client.loop_start()
+        assert process.stdin is not None
+        process.stdin.write(spec_to_json(self._spec))
+        process.stdin.flush()
+        self._process = process
+        self._reader = threading.Thread(
+            target=self._read,
+            args=(process, self._worker),
+            name=f"vivant-mqtt-reader{'-' + self.link if self.link else ''}",
+            daemon=True,
+        )
+        self._reader.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Publish ``offline`` (the broker sends no Will on a clean disconnect) and disconnect."""
+        """Have the worker publish ``offline`` (no Will on a clean disconnect) and disconnect."""
         self._stopping.set()
-        if self._client.is_connected():
-            info = self._client.publish(
-                self._status_topic, Status.OFFLINE.value, qos=1, retain=True
-            )
-            deadline = time.monotonic() + timeout
-            while (
-                not info.is_published()
-                and time.monotonic() < deadline
-                and self._client.is_connected()
-            ):
-                time.sleep(0.01)
-        self._client.disconnect()
-        self._client.loop_stop()
+        process = self._process
+        if process is None:
+            return
+        with contextlib.suppress(OSError):  # already gone
+            self._command(("s", timeout))
+        try:
+            process.wait(timeout + 5)
+        except subprocess.TimeoutExpired:
+            log.warning("MQTT worker did not stop; killing it")
+            process.kill()
+            process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout)
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+        self.connected.clear()
 
     def publish(
         self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
     ) -> None:
-        """Publish from any thread (paho queues it while disconnected)."""
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+        """Publish from any thread (queued by the worker while it is disconnected)."""
+        body = payload.encode("utf-8") if isinstance(payload, str) else payload
+        try:
+            self._command(("p", topic, body, qos, retain))
+        except OSError:
+            log.warning("MQTT worker unavailable; not published on %s", topic)
 
     def publish_retained_or_not(self, topic: str, payload: bytes, retain: bool) -> None:
         """Publish at QoS 1, retained or not (the ingest engine's output)."""
         self.publish(topic, payload, qos=1, retain=retain)
 
     def ack(self, messages: list[Inbound]) -> None:
-        """Acknowledge QoS 1 messages once they are committed."""
-        for message in messages:
-            if message.qos > 0:
-                self._client.ack(message.mid, message.qos)
-
-    # paho callbacks: run in paho's network thread.
-    def _on_connect(
-        self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
-    ) -> None:
-        if reason.is_failure:
-            log.error("broker refused the hub: %s", reason)
+        """Acknowledge QoS 1 messages once they are committed (to the worker that got them)."""
+        pending = [(m.mid, m.qos) for m in messages if m.qos > 0 and m.worker == self._worker]
+        if not pending:
             return
-        log.info("hub connected to %s:%s", self.settings.host, self.settings.port)
-        client.publish(self._status_topic, Status.ONLINE.value, qos=1, retain=True)
-        client.subscribe([*((f, 1) for f in self._subscriptions), *((f, 1) for f in self._extra)])
-        for topic, payload in self._announce:  # e.g. Home Assistant discovery, retained
-            client.publish(topic, payload, qos=1, retain=True)
-        self.connected.set()
+        with contextlib.suppress(OSError):  # the worker died: the broker redelivers them
+            self._command(("a", pending))
 
-    def _on_disconnect(
-        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
-    ) -> None:
+    def _command(self, frame: tuple[Any, ...]) -> None:
+        process = self._process
+        if process is None or process.stdin is None:
+            raise OSError("MQTT worker not started")
+        with self._write_lock:
+            write_frame(process.stdin, frame)
+
+    def _read(self, process: subprocess.Popen[bytes], worker: int) -> None:
+        """Reader thread: the worker's frames onto the ingest queue, until it ends."""
+        stream: IO[bytes] | None = process.stdout
+        assert stream is not None
+        try:
+            while (frame := read_frame(stream)) is not None:
+                kind = frame[0]
+                if kind == "m":
+                    self._enqueue(frame[1], worker)
+                elif kind == "c":
+                    self.connected.set()
+                elif kind == "d":
+                    self.connected.clear()
+                    if not self._stopping.is_set():
+                        log.warning("hub lost the broker (%s); reconnecting", frame[1])
+        except (OSError, ValueError, EOFError):
+            pass  # closed while stopping
         self.connected.clear()
+        if self._stopping.is_set():
+            return
+        code = process.wait()
+        log.error("MQTT worker exited (status %s); starting it again", code)
+        time.sleep(1.0)  # a worker failing at start must not spin
         if not self._stopping.is_set():
-            log.warning("hub lost the broker (%s); reconnecting", reason)
+            self._spawn()
 
-    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        item = Inbound(
-            topic=message.topic,
-            payload=bytes(message.payload),
-            qos=message.qos,
-            mid=message.mid,
-            retain=bool(message.retain),
-            received_at=time.time(),
-            received_mono=time.monotonic(),
-            link=self.link,
-        )
-        if self._on_received is not None:
-            self._on_received()
-        # Wait while the queue is full (back-pressure: the broker stops sending once the hub's
-        # in-flight window is used up), unless the hub is stopping.
-        while not self._stopping.is_set():
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+    def _enqueue(
+        self, batch: list[tuple[str, bytes, int, int, bool, float, float]], worker: int
+    ) -> None:
+        for topic, payload, qos, mid, retain, received_at, received_mono in batch:
+            item = Inbound(
+                topic, payload, qos, mid, retain, received_at, received_mono, self.link, worker
+            )
+            if self._on_received is not None:
+                self._on_received()
+            # Wait while the queue is full (back-pressure, see the module docstring), unless
+            # the hub is stopping.
+            while not self._stopping.is_set():
+                try:
+                    self._queue.put(item, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue

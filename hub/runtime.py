@@ -59,6 +59,7 @@ ATTENDANCE_INTERVAL_S = 60.0
 ATTENDANCE_SETTLING = timedelta(minutes=15)
 
 
+CONNECT_WAIT_S = 10.0  # how long a starting hub waits for the broker before serving anyway
 INSIGHTS_LEASE = "!insights"  # who computes the insights rollups (no instance name has a !)
 
 
@@ -148,6 +149,7 @@ class HubRuntime:
             self.mqtt = self._link("")
             self.links[""] = self.mqtt
             self.mqtt.start()
+            await self._connected()
             log.info("hub started (%d sites)", len(self.config.sites))
             return
         self._started_mono = time.monotonic()
@@ -158,8 +160,24 @@ class HubRuntime:
         self.live.elsewhere = self.watch.site
         self.watch.start()
         await asyncio.to_thread(self.renew_leases)  # serve our own sites before anything else
+        await self._connected()
         self._tasks.append(asyncio.create_task(self._cluster(), name="vivant-cluster"))
         log.info("hub instance %s started (serving %s)", self.instance, sorted(self.groups))
+
+    async def _connected(self) -> None:
+        """Wait a little for the connections: a hub that says it is up is also subscribed.
+
+        The connection runs in a worker process that takes a moment to start; an unreachable
+        broker must not keep the pages down, so after ``CONNECT_WAIT_S`` the hub goes on (and
+        the connections keep trying by themselves).
+        """
+        links = list(self.links.values())
+        deadline = time.monotonic() + CONNECT_WAIT_S
+        for link in links:
+            left = deadline - time.monotonic()
+            if left <= 0 or not await asyncio.to_thread(link.connected.wait, left):
+                log.warning("broker not reachable yet; the hub keeps trying in the background")
+                return
 
     def _link(self, group: str) -> HubMqtt:
         """A connection to the broker: every topic (single hub) or one group's sites."""

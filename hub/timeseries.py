@@ -34,6 +34,7 @@ have different deletion APIs, chosen by :attr:`TimeSeriesSettings.server`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -209,9 +210,13 @@ def epoch_ms(ts: datetime) -> int:
 
 
 def _is_name(name: object) -> bool:
-    return (
-        isinstance(name, str) and bool(name) and not name[0].isdigit() and set(name) <= _NAME_CHARS
-    )
+    return isinstance(name, str) and _valid_name(name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_name(name: str) -> bool:
+    """Measurement, tag and field names come from a short catalogue: checked once each."""
+    return bool(name) and not name[0].isdigit() and set(name) <= _NAME_CHARS
 
 
 @dataclass(frozen=True)

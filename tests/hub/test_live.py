@@ -20,6 +20,7 @@ from hub.db.models import (
 from hub.live import LiveState
 from hub.location import LocationSettings
 from hub.members import add_member
+from hub.timeseries import TimeSeriesSettings
 from vivant.wire.payloads import BleWindow, Sensor, SensorKind, TagReading
 from vivant.wire.topics import EdgeKind, NodeTopic
 
@@ -100,6 +101,20 @@ def test_ble_arrival_room_changes_and_absence(
     assert timedelta(0) <= switch < timedelta(seconds=60)
 
 
+def test_no_sensor_point_is_built_without_a_time_series_server(
+    sessions: sessionmaker[Session], site_config: HubConfig
+) -> None:
+    live = LiveState(with_nodes(site_config))  # no `timeseries` in the configuration
+    topic = NodeTopic(SITE, "pi-cuisine", EdgeKind.SENSOR)
+    ms = int(datetime.now(UTC).timestamp() * 1000)
+    with sessions.begin() as session:
+        live.observe(session, topic, Sensor(id="s1", ts=ms, room="cuisine",
+                     kind=SensorKind.PEOPLE_IN, value=2), None)  # fmt: skip
+        result = live.tick(session, datetime.now(UTC))
+    assert "sensor" not in {p.measurement for p in result.points}
+    assert live.sites[SITE].rooms["cuisine"].estimate(ms).count == 2  # the reading still counts
+
+
 def test_no_dwell_is_stored_without_room_location_consent(
     sessions: sessionmaker[Session], site_config: HubConfig
 ) -> None:
@@ -115,7 +130,9 @@ def test_no_dwell_is_stored_without_room_location_consent(
 def test_sensor_readings_make_occupancy_published_once_per_change(
     sessions: sessionmaker[Session], site_config: HubConfig
 ) -> None:
-    live = LiveState(with_nodes(site_config))
+    live = LiveState(
+        with_nodes(site_config).model_copy(update={"timeseries": TimeSeriesSettings()})
+    )
     topic = NodeTopic(SITE, "pi-cuisine", EdgeKind.SENSOR)
     now = datetime.now(UTC).replace(microsecond=0)
     ms = int(now.timestamp() * 1000)
