@@ -33,7 +33,6 @@ from hub.broadcast import CLOSE, ScreenEvent
 from hub.config import Language, ScreenSettings, SiteSettings
 from hub.greeting import Greeting
 from hub.i18n import translations
-from hub.rsvp import going
 from hub.runtime import HubRuntime
 from hub.screen_announce import Announcement, announcement_view
 from hub.screen_auth import token_allows
@@ -136,16 +135,16 @@ def _render_event(
     """(event id, JSON) of *event* for a screen in *language*, or ``None`` to skip it."""
     payload: dict[str, Any] | None
     if event.name == "greeting" and isinstance(event.data, Greeting):
-        with runtime.sessions() as session:
-            payload = greeting_view(
-                event.data,
-                site,
-                language,
-                base_url=runtime.config.http.base_url,
-                signer=runtime.signer,
-                going=functools.partial(going, session),
-            )
-        return event.data.id, json.dumps(payload, ensure_ascii=False)
+        greeting = event.data  # composed with the tap, who is going included: no database here
+        payload = greeting_view(
+            greeting,
+            site,
+            language,
+            base_url=runtime.config.http.base_url,
+            signer=runtime.signer,
+            going=greeting.going_to if greeting.going is not None else None,
+        )
+        return greeting.id, json.dumps(payload, ensure_ascii=False)
     if event.name == "announcement" and isinstance(event.data, Announcement):
         with runtime.sessions() as session:
             payload = announcement_view(session, event.data, site, language)
@@ -164,10 +163,15 @@ async def _rendered_event(
     found, cached = _rendered.get(key)
     if found:
         return (event_id, cached) if cached is not None else None
+    if event.name == "greeting":
+        # Composed with the tap (hub.greeting): no database to read, only the card and its QR
+        # code to draw (a few milliseconds, hub.qr), at once rather than after a thread hop.
+        outcome = _render_event(runtime, event, site, language)
+        _rendered.put(key, outcome[1] if outcome else None)
+        return outcome
     render_now = functools.partial(_render_event, runtime, event, site, language)
-    # Greetings (how many are going) and announcements read the database: off the event loop,
-    # and once for all the screens waiting for it (they share the task; one leaving does not
-    # cancel it for the others).
+    # Announcements read the database: off the event loop, and once for all the screens
+    # waiting for it (they share the task; one leaving does not cancel it for the others).
     task = _reading.get(key)
     if task is None:
         task = asyncio.create_task(asyncio.to_thread(render_now))
