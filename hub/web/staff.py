@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -69,12 +70,33 @@ MESSAGES = {
 }
 
 
+# The live part of a board is the same for every dashboard in a language but for the CSRF token
+# in its forms: it is rendered once with this stand-in, which each dashboard replaces with its own
+# token (hex: the template's escaping leaves it as it is, and so it does the real url-safe token).
+CSRF_STANDIN = secrets.token_hex(16)
+
+
 class BoardCache:
-    """The boards of every site per language, recomputed at most every :data:`BOARD_CACHE_S`."""
+    """The boards of every site per language, recomputed at most every :data:`BOARD_CACHE_S`,
+    and the live HTML of each, rendered once for every dashboard open in that language."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._boards: dict[Language, tuple[float, list[SiteBoard]]] = {}
+        self._html: dict[tuple[str, Language], tuple[SiteBoard, str]] = {}
+
+    def live_html(self, board_: SiteBoard, language: Language, principal: Principal) -> str:
+        """The live HTML of *board_* for *principal*'s dashboard (re-rendered when it changed)."""
+        key = (board_.site_id, language)
+        with self._lock:
+            last = self._html.get(key)
+        if last is not None and (last[0] is board_ or last[0] == board_):
+            html = last[1]
+        else:
+            html = render("staff_live.html", language, board=board_, csrf_token=CSRF_STANDIN)
+            with self._lock:
+                self._html[key] = (board_, html)
+        return html.replace(CSRF_STANDIN, principal.csrf_token or "")
 
     def get(self, runtime: HubRuntime, language: Language) -> list[SiteBoard]:
         """Fresh enough boards of every site (called from worker threads)."""
@@ -99,10 +121,6 @@ def _cache(request: Request) -> BoardCache:
     if cache is None:
         cache = request.app.state.staff_boards = BoardCache()
     return cache
-
-
-def _live_html(board_: SiteBoard, language: Language, principal: Principal) -> str:
-    return render("staff_live.html", language, board=board_, csrf_token=principal.csrf_token)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -137,7 +155,7 @@ def dashboard(request: Request, principal: StaffUser) -> HTMLResponse:
         request,
         "staff.html",
         principal,
-        boards=[(b, _live_html(b, language, principal)) for b in boards],
+        boards=[(b, _cache(request).live_html(b, language, principal)) for b in boards],
         sites=runtime.config.sites,
         members=members,
         nudges_paused=paused,
@@ -181,7 +199,7 @@ async def events(request: Request, principal: StaffUser) -> EventSourceResponse:
                 yield ServerSentEvent(event="signed-out", data="{}")
                 return
             for site_board in await run_in_threadpool(cache.get, runtime, language):
-                html = _live_html(site_board, language, principal)
+                html = cache.live_html(site_board, language, principal)
                 if sent.get(site_board.site_id) == html:
                     continue
                 sent[site_board.site_id] = html
