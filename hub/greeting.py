@@ -12,6 +12,7 @@ committed. The tap → greeting time is a goal of its own (``benchmarks/tap_to_g
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -127,7 +128,7 @@ class Greeter:
             self._days.clear()
 
     def _flushed(self, session: Session, _context: Any) -> None:
-        touched = (*session.new, *session.dirty, *session.deleted)
+        touched = itertools.chain(session.new, session.dirty, session.deleted)
         if any(isinstance(obj, Moment) for obj in touched):
             session.info[_CHANGED] = True
             self.forget()
