@@ -2,13 +2,15 @@
 
 The hub runs as it does in production, in its own process (``vivant hub --config``), on SQLite
 and the machine's Mosquitto. This process publishes badge taps as an edge agent would and holds
-the clients: lightweight SSE readers on raw sockets (not browsers), all in one event loop. The
-same taps are measured with 1 screen, then with N screens (default 50), then with the N screens
-and M staff dashboards (default 20: signed-in staff on ``/staff/events``, each with its own
-session, which the hub checks and refreshes every two seconds), in one run; the figure to compare
-is the ratio to the single screen, not absolute values (the machine is shared and noisy).
+the clients: lightweight SSE readers on raw sockets (not browsers), all in one event loop. Taps
+are measured with 1 screen, with N screens (default 50), and with the N screens and M staff
+dashboards (default 20: signed-in staff on ``/staff/events``, each with its own session, which
+the hub checks and refreshes every two seconds), in one run, the three settings taking turns
+(``--rounds``); the figure to compare is the ratio to the single screen, not absolute values
+(the machine is shared and noisy).
 
     .venv/bin/python -m benchmarks.screens_fanout [--screens 50] [--dashboards 20] [--taps 200]
+        [--rounds 5]
 """
 
 from __future__ import annotations
@@ -193,12 +195,41 @@ async def measure(
     return every, last, sum(d.counts["site"] for d in dashboards)
 
 
+async def rounds(
+    config: HubConfig, publisher: paho.Client, args: argparse.Namespace, cookies: list[str]
+) -> tuple[list[float], list[float], list[float], list[float], list[float], int]:
+    """The three settings taken in turn, a share of the taps each round: a change in the
+    machine's load then weighs on all three alike (the ratio is the figure)."""
+    one: list[float] = []
+    many: list[float] = []
+    last: list[float] = []
+    full: list[float] = []
+    full_last: list[float] = []
+    updates = 0
+    share = max(1, args.taps // args.rounds)
+    for index in range(args.rounds):
+        first = index * 3 * share
+        got, _, _ = await measure(config, publisher, 1, share, first)
+        one += got
+        got, slowest, _ = await measure(config, publisher, args.screens, share, first + share)
+        many += got
+        last += slowest
+        got, slowest, count = await measure(
+            config, publisher, args.screens, share, first + 2 * share, cookies
+        )
+        full += got
+        full_last += slowest
+        updates += count
+    return one, many, last, full, full_last, updates
+
+
 def main() -> None:
     """Start a hub; measure with 1 screen, N screens, N screens and M dashboards; print."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--screens", type=int, default=50)
     parser.add_argument("--dashboards", type=int, default=20)
     parser.add_argument("--taps", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     args = parser.parse_args()
     parts = urlsplit(args.broker)
@@ -215,10 +246,8 @@ def main() -> None:
             wait_healthy(f"http://127.0.0.1:{config.http.port}", hub)
             publisher.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
             publisher.loop_start()
-            one, _, _ = asyncio.run(measure(config, publisher, 1, args.taps, 0))
-            many, last, _ = asyncio.run(measure(config, publisher, args.screens, args.taps, 10**6))
-            full, full_last, updates = asyncio.run(
-                measure(config, publisher, args.screens, args.taps, 2 * 10**6, cookies)
+            one, many, last, full, full_last, updates = asyncio.run(
+                rounds(config, publisher, args, cookies)
             )
         finally:
             publisher.loop_stop()
@@ -227,7 +256,10 @@ def main() -> None:
             hub.wait(20)
             log.close()
     p1 = percentiles(one)
-    print(f"{args.taps} taps; hub in its own process (SQLite, Mosquitto {args.broker})")
+    print(
+        f"{args.taps} taps per setting in {args.rounds} rounds; hub in its own process "
+        f"(SQLite, Mosquitto {args.broker})"
+    )
     print(row("1 screen", p1))
     screens = f"{args.screens} screens"
     print(row(f"{screens}, every screen", percentiles(many)))

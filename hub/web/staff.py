@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
 import threading
 import time
@@ -43,6 +44,7 @@ router = APIRouter(prefix="/staff", tags=["staff"])
 LIVE_INTERVAL_S = 2.0
 BOARD_CACHE_S = 1.0  # many dashboards open: the database is read once per interval, not per tab
 RETRY_MS = 2000
+_phases = random.Random()  # noqa: S311 (spreads the dashboards' wake-ups: nothing secret)
 
 
 def N_(message: str) -> str:
@@ -193,6 +195,10 @@ async def events(request: Request, principal: StaffUser) -> EventSourceResponse:
             event="hello", data=json.dumps({"boot": runtime.boot_id}), retry=RETRY_MS
         )
         sent: dict[str, str] = {}
+        # Dashboards opened together (all of them, after a hub restart) would otherwise wake
+        # together every interval, their session checks queueing up in front of everything else
+        # the hub does (a greeting): after the first board, each keeps its own phase.
+        pause = LIVE_INTERVAL_S * _phases.random()
         # Ends when the server stops (as the lobby streams do): the page reconnects to the next.
         while not runtime.broadcaster.closed:
             if not await run_in_threadpool(still_signed_in):
@@ -210,7 +216,8 @@ async def events(request: Request, principal: StaffUser) -> EventSourceResponse:
                     "rooms": {room.id: room.count for room in site_board.rooms},
                 }
                 yield ServerSentEvent(event="site", data=json.dumps(data, ensure_ascii=False))
-            await asyncio.sleep(LIVE_INTERVAL_S)
+            await asyncio.sleep(pause)
+            pause = LIVE_INTERVAL_S
 
     return EventSourceResponse(stream(), ping=15)
 
