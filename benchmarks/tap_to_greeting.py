@@ -5,7 +5,10 @@ greeting arrives on a lobby screen's SSE stream is measured; the same number of 
 through a bare paho publisher → subscriber hop on the same broker for comparison. Prints figures;
 asserts nothing about time (machines are noisy: compare the two columns, not absolute values).
 
-    .venv/bin/python -m benchmarks.tap_to_greeting [--taps 200] [--broker mqtt://127.0.0.1:1883]
+    .venv/bin/python -m benchmarks.tap_to_greeting [--taps 200] [--database sqlite|postgresql]
+        [--broker mqtt://127.0.0.1:1883]
+
+PostgreSQL is the test server of ``tests/support/databases.py`` (a database made for the run).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.db.models import Consent
 from hub.members import add_member
+from tests.support.databases import temporary_database
 from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, hub_config, running_hub
 from tests.support.sse import SseClient
@@ -77,12 +81,10 @@ def raw_hop(host: str, port: int, topic: str, count: int) -> list[float]:
     return [received[k] - sent[k] for k in sent if k in received]
 
 
-async def hub_hop(broker: str, count: int, workdir: Path) -> list[float]:
+async def hub_hop(broker: str, count: int, database: str) -> list[float]:
     """Publish a badge → greeting event on the SSE stream."""
     root = f"b{secrets.token_hex(4)}/vivant/v1"
-    config = hub_config(
-        broker, root, f"sqlite:///{workdir / 'hub.db'}", client_id=f"bench-hub-{root[:9]}"
-    )
+    config = hub_config(broker, root, database, client_id=f"bench-hub-{root[:9]}")
     parts = urlsplit(broker)
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-edge-{root[:9]}")
     publisher.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
@@ -121,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--taps", type=int, default=200)
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     parts = urlsplit(args.broker)
     raw = raw_hop(
@@ -129,9 +132,12 @@ def main() -> None:
         f"bench/{secrets.token_hex(4)}/hop",
         args.taps,
     )
-    with tempfile.TemporaryDirectory() as workdir:
-        hub = asyncio.run(hub_hop(args.broker, args.taps, Path(workdir)))
-    print(f"taps: {len(hub)} through the hub, {len(raw)} raw")
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        temporary_database(args.database, Path(workdir)) as database,
+    ):
+        hub = asyncio.run(hub_hop(args.broker, args.taps, database))
+    print(f"taps: {len(hub)} through the hub ({args.database}), {len(raw)} raw")
     print(f"raw MQTT publish → subscribe   {percentiles(raw)}")
     print(f"badge publish → SSE greeting   {percentiles(hub)}")
     added = statistics.median(hub) - statistics.median(raw)

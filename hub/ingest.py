@@ -26,11 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.broadcast import Broadcaster, ScreenEvent
 from hub.config import HubConfig
 from hub.db.models import BadgeTap, Member, Node, SeenMessage
-from hub.greeting import Greeting, greeting_for
+from hub.greeting import Greeter, Greeting
 from hub.live import LiveState
 from hub.measurements import ingest_point, node_health_point
 from hub.metrics import HubMetrics, LogLimiter, totals
-from hub.moments import nearby, todays_moments
 from hub.mqtt_link import Inbound
 from hub.presence import BadgeOwners, apply_badge, ms_to_datetime
 from hub.timeseries import Point
@@ -121,6 +120,7 @@ class Ingestor:
         self._nodes = {(s.id, n.id): n for s in config.sites for n in s.nodes}
         self.live = live
         self._badge_owners = BadgeOwners()
+        self._greeter = Greeter(sessions)
         self._points = points
         self._saved_at = time.monotonic()
         self.last_lag_s: float | None = None
@@ -440,8 +440,7 @@ class Ingestor:
         if (received - observed).total_seconds() > self.config.greet_max_age_s:
             return  # replayed after an outage: the person is long past the screen
         # Greet for the moments around the time of the tap, not of its (maybe late) arrival.
-        moments = nearby(todays_moments(session, site, observed), observed)
-        effects.greetings.append(greeting_for(site.id, result.member, observed, moments))
+        effects.greetings.append(self._greeter.greeting(session, site, result.member, observed))
 
     def _node_configs(self, now: datetime) -> list[tuple[str, bytes, bool]]:
         """Retained ``config`` for every registered node, when the enrolled tags changed."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.db.models import Consent, Member, MemberConsent, Moment, Rsvp
@@ -172,19 +172,38 @@ def seats_left(session: Session, moment: Moment) -> int | None:
 
 def going(session: Session, moment_id: int) -> tuple[int, list[str]]:
     """For the screens: how many are going, and the first names of those who allow display."""
-    count = going_count(session, moment_id)
-    names = session.scalars(
-        select(Member.first_name)
-        .join(Rsvp, Rsvp.member_id == Member.id)
-        .join(
-            MemberConsent,
-            (MemberConsent.member_id == Member.id)
-            & (MemberConsent.scope == Consent.SCREEN_DISPLAY.value),
-        )
-        .where(Rsvp.moment_id == moment_id, Rsvp.status == RsvpStatus.GOING.value)
-        .order_by(Rsvp.created_at, Rsvp.id)
+    return going_by_moment(session, [moment_id])[moment_id]
+
+
+# Built once: composing it costs more than running it, and a greeting runs it with each tap.
+_GOING = (
+    select(Rsvp.moment_id, Member.first_name, MemberConsent.member_id)
+    .outerjoin(Member, Member.id == Rsvp.member_id)
+    .outerjoin(
+        MemberConsent,
+        (MemberConsent.member_id == Member.id)
+        & (MemberConsent.scope == Consent.SCREEN_DISPLAY.value),
     )
-    return count, list(names)
+    .where(Rsvp.moment_id.in_(bindparam("moments", expanding=True)))
+    .where(Rsvp.status == RsvpStatus.GOING.value)
+    .order_by(Rsvp.moment_id, Rsvp.created_at, Rsvp.id)
+)
+
+
+def going_by_moment(
+    session: Session, moment_ids: Iterable[int]
+) -> dict[int, tuple[int, list[str]]]:
+    """:func:`going` of several moments in one query (a greeting shows up to three)."""
+    ids = list(moment_ids)
+    found: dict[int, tuple[int, list[str]]] = {moment_id: (0, []) for moment_id in ids}
+    if not ids:
+        return found
+    for moment_id, first_name, allowed in session.execute(_GOING, {"moments": ids}):
+        count, names = found[moment_id]
+        if allowed is not None and first_name is not None:
+            names.append(first_name)
+        found[moment_id] = (count + 1, names)
+    return found
 
 
 def members_joined(session: Session, moment_ids: Iterable[int]) -> dict[int, set[int]]:

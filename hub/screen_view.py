@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-import segno
 from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +21,7 @@ from hub.greeting import Greeting
 from hub.i18n import gettext, local_date, local_time, ngettext
 from hub.moments import MomentView, day_bounds, todays_moments
 from hub.presence import on_site_count
+from hub.qr import qr_svg
 from hub.rsvp import rsvp_url
 from hub.signing import Signer
 
@@ -103,12 +103,6 @@ def moment_view(
         view["going_names"] = names
         view["going_label"] = ngettext(language, "%(count)d going", "%(count)d going", count)
     return view
-
-
-def qr_svg(url: str) -> str:
-    """*url* as an inline SVG QR code that scales with its container (no size, no XML header)."""
-    code = segno.make(url, error="m")
-    return str(code.svg_inline(border=0, omitsize=True, dark="#000", svgclass="qr-code"))
 
 
 def greeting_view(

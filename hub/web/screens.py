@@ -33,7 +33,6 @@ from hub.broadcast import CLOSE, ScreenEvent
 from hub.config import Language, ScreenSettings, SiteSettings
 from hub.greeting import Greeting
 from hub.i18n import translations
-from hub.rsvp import going
 from hub.runtime import HubRuntime
 from hub.screen_announce import Announcement, announcement_view
 from hub.screen_auth import token_allows
@@ -105,20 +104,20 @@ def state(screen: ScreenDep, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 class _Rendered:
-    """Event payloads already rendered, by (event id, language); bounded, shared by threads."""
+    """Events already rendered and encoded, by (event id, language); bounded, shared by threads."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[tuple[str, Language], str | None] = OrderedDict()
+        self._items: OrderedDict[tuple[str, Language], bytes | None] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, Language]) -> tuple[bool, str | None]:
+    def get(self, key: tuple[str, Language]) -> tuple[bool, bytes | None]:
         with self._lock:
             if key in self._items:
                 return True, self._items[key]
             return False, None
 
-    def put(self, key: tuple[str, Language], value: str | None) -> None:
+    def put(self, key: tuple[str, Language], value: bytes | None) -> None:
         with self._lock:
             self._items[key] = value
             while len(self._items) > self._size:
@@ -127,57 +126,68 @@ class _Rendered:
 
 _rendered = _Rendered()
 # Renders under way, by key; each task belongs to the loop of the hub whose event it renders.
-_reading: dict[tuple[str, Language], asyncio.Task[tuple[str, str] | None]] = {}
+_reading: dict[tuple[str, Language], asyncio.Task[bytes | None]] = {}
 
 
 def _render_event(
     runtime: HubRuntime, event: ScreenEvent, site: SiteSettings, language: Language
-) -> tuple[str, str] | None:
-    """(event id, JSON) of *event* for a screen in *language*, or ``None`` to skip it."""
+) -> bytes | None:
+    """*event* for a screen in *language*, as the stream sends it, or ``None`` to skip it.
+
+    Encoded here, once: every screen of the language is then sent the same bytes.
+    """
     payload: dict[str, Any] | None
     if event.name == "greeting" and isinstance(event.data, Greeting):
-        with runtime.sessions() as session:
-            payload = greeting_view(
-                event.data,
-                site,
-                language,
-                base_url=runtime.config.http.base_url,
-                signer=runtime.signer,
-                going=functools.partial(going, session),
-            )
-        return event.data.id, json.dumps(payload, ensure_ascii=False)
-    if event.name == "announcement" and isinstance(event.data, Announcement):
+        greeting = event.data  # composed with the tap, who is going included: no database here
+        payload = greeting_view(
+            greeting,
+            site,
+            language,
+            base_url=runtime.config.http.base_url,
+            signer=runtime.signer,
+            going=greeting.going_to if greeting.going is not None else None,
+        )
+        event_id = greeting.id
+    elif event.name == "announcement" and isinstance(event.data, Announcement):
         with runtime.sessions() as session:
             payload = announcement_view(session, event.data, site, language)
-        return (event.data.id, json.dumps(payload, ensure_ascii=False)) if payload else None
-    return None
+        event_id = event.data.id
+    else:
+        return None
+    if payload is None:
+        return None
+    data = json.dumps(payload, ensure_ascii=False)
+    return ServerSentEvent(event=event.name, data=data, id=event_id).encode()
 
 
 async def _rendered_event(
     runtime: HubRuntime, event: ScreenEvent, site: SiteSettings, language: Language
-) -> tuple[str, str] | None:
-    data = event.data
-    event_id = getattr(data, "id", None)
+) -> bytes | None:
+    event_id = getattr(event.data, "id", None)
     if not isinstance(event_id, str):
         return None
     key = (event_id, language)
     found, cached = _rendered.get(key)
     if found:
-        return (event_id, cached) if cached is not None else None
+        return cached
+    if event.name == "greeting":
+        # Composed with the tap (hub.greeting): no database to read, only the card and its QR
+        # code to draw (a few milliseconds, hub.qr), at once rather than after a thread hop.
+        rendered = _render_event(runtime, event, site, language)
+        _rendered.put(key, rendered)
+        return rendered
     render_now = functools.partial(_render_event, runtime, event, site, language)
-    # Greetings (how many are going) and announcements read the database: off the event loop,
-    # and once for all the screens waiting for it (they share the task; one leaving does not
-    # cancel it for the others).
+    # Announcements read the database: off the event loop, and once for all the screens
+    # waiting for it (they share the task; one leaving does not cancel it for the others).
     task = _reading.get(key)
     if task is None:
         task = asyncio.create_task(asyncio.to_thread(render_now))
         _reading[key] = task
 
-        def done(finished: asyncio.Task[tuple[str, str] | None]) -> None:
+        def done(finished: asyncio.Task[bytes | None]) -> None:
             _reading.pop(key, None)
             if not finished.cancelled() and finished.exception() is None:
-                outcome = finished.result()
-                _rendered.put(key, outcome[1] if outcome else None)
+                _rendered.put(key, finished.result())
 
         task.add_done_callback(done)
     return await asyncio.shield(task)
@@ -190,7 +200,7 @@ async def events(screen: ScreenDep, runtime: RuntimeDep) -> EventSourceResponse:
     language = settings.language
     translations(language)  # compile the catalog before the first greeting
 
-    async def stream() -> AsyncIterator[ServerSentEvent]:
+    async def stream() -> AsyncIterator[ServerSentEvent | bytes]:
         async with runtime.broadcaster.subscribe(site.id) as queue:
             hello = {"boot": runtime.boot_id, "version": __version__}
             yield ServerSentEvent(event="hello", data=json.dumps(hello), retry=RETRY_MS)
@@ -200,7 +210,6 @@ async def events(screen: ScreenDep, runtime: RuntimeDep) -> EventSourceResponse:
                     return
                 rendered = await _rendered_event(runtime, event, site, language)
                 if rendered is not None:
-                    event_id, data = rendered
-                    yield ServerSentEvent(event=event.name, data=data, id=event_id)
+                    yield rendered
 
     return EventSourceResponse(stream(), ping=PING_S, headers=NO_STORE)

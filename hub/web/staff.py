@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -42,6 +44,7 @@ router = APIRouter(prefix="/staff", tags=["staff"])
 LIVE_INTERVAL_S = 2.0
 BOARD_CACHE_S = 1.0  # many dashboards open: the database is read once per interval, not per tab
 RETRY_MS = 2000
+_phases = random.Random()  # noqa: S311 (spreads the dashboards' wake-ups: nothing secret)
 
 
 def N_(message: str) -> str:
@@ -69,12 +72,33 @@ MESSAGES = {
 }
 
 
+# The live part of a board is the same for every dashboard in a language but for the CSRF token
+# in its forms: it is rendered once with this stand-in, which each dashboard replaces with its own
+# token (hex: the template's escaping leaves it as it is, and so it does the real url-safe token).
+CSRF_STANDIN = secrets.token_hex(16)
+
+
 class BoardCache:
-    """The boards of every site per language, recomputed at most every :data:`BOARD_CACHE_S`."""
+    """The boards of every site per language, recomputed at most every :data:`BOARD_CACHE_S`,
+    and the live HTML of each, rendered once for every dashboard open in that language."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._boards: dict[Language, tuple[float, list[SiteBoard]]] = {}
+        self._html: dict[tuple[str, Language], tuple[SiteBoard, str]] = {}
+
+    def live_html(self, board_: SiteBoard, language: Language, principal: Principal) -> str:
+        """The live HTML of *board_* for *principal*'s dashboard (re-rendered when it changed)."""
+        key = (board_.site_id, language)
+        with self._lock:
+            last = self._html.get(key)
+        if last is not None and (last[0] is board_ or last[0] == board_):
+            html = last[1]
+        else:
+            html = render("staff_live.html", language, board=board_, csrf_token=CSRF_STANDIN)
+            with self._lock:
+                self._html[key] = (board_, html)
+        return html.replace(CSRF_STANDIN, principal.csrf_token or "")
 
     def get(self, runtime: HubRuntime, language: Language) -> list[SiteBoard]:
         """Fresh enough boards of every site (called from worker threads)."""
@@ -99,10 +123,6 @@ def _cache(request: Request) -> BoardCache:
     if cache is None:
         cache = request.app.state.staff_boards = BoardCache()
     return cache
-
-
-def _live_html(board_: SiteBoard, language: Language, principal: Principal) -> str:
-    return render("staff_live.html", language, board=board_, csrf_token=principal.csrf_token)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -137,7 +157,7 @@ def dashboard(request: Request, principal: StaffUser) -> HTMLResponse:
         request,
         "staff.html",
         principal,
-        boards=[(b, _live_html(b, language, principal)) for b in boards],
+        boards=[(b, _cache(request).live_html(b, language, principal)) for b in boards],
         sites=runtime.config.sites,
         members=members,
         nudges_paused=paused,
@@ -175,13 +195,17 @@ async def events(request: Request, principal: StaffUser) -> EventSourceResponse:
             event="hello", data=json.dumps({"boot": runtime.boot_id}), retry=RETRY_MS
         )
         sent: dict[str, str] = {}
+        # Dashboards opened together (all of them, after a hub restart) would otherwise wake
+        # together every interval, their session checks queueing up in front of everything else
+        # the hub does (a greeting): after the first board, each keeps its own phase.
+        pause = LIVE_INTERVAL_S * _phases.random()
         # Ends when the server stops (as the lobby streams do): the page reconnects to the next.
         while not runtime.broadcaster.closed:
             if not await run_in_threadpool(still_signed_in):
                 yield ServerSentEvent(event="signed-out", data="{}")
                 return
             for site_board in await run_in_threadpool(cache.get, runtime, language):
-                html = _live_html(site_board, language, principal)
+                html = cache.live_html(site_board, language, principal)
                 if sent.get(site_board.site_id) == html:
                     continue
                 sent[site_board.site_id] = html
@@ -192,7 +216,8 @@ async def events(request: Request, principal: StaffUser) -> EventSourceResponse:
                     "rooms": {room.id: room.count for room in site_board.rooms},
                 }
                 yield ServerSentEvent(event="site", data=json.dumps(data, ensure_ascii=False))
-            await asyncio.sleep(LIVE_INTERVAL_S)
+            await asyncio.sleep(pause)
+            pause = LIVE_INTERVAL_S
 
     return EventSourceResponse(stream(), ping=15)
 

@@ -19,6 +19,7 @@ from hub.rsvp import (
     RsvpStatus,
     counts,
     going,
+    going_by_moment,
     join,
     leave,
     members_joined,
@@ -130,3 +131,22 @@ def test_concurrent_joins_never_exceed_capacity(
     with sessions() as session:
         statuses = list(session.scalars(select(Rsvp.status).where(Rsvp.moment_id == moment)))
     assert sorted(statuses) == ["going"] * 3 + ["waiting"] * 5
+
+
+def test_going_of_several_moments_at_once_is_going_of_each(
+    sessions: sessionmaker[Session], site_config: HubConfig
+) -> None:
+    small = workshop(sessions, site_config, capacity=1)
+    large = workshop(sessions, site_config, capacity=None)
+    empty = workshop(sessions, site_config, capacity=None)
+    ana, ben = members(sessions, "Ana", "Ben")
+    (shy,) = members(sessions, "Discret", screen=False)
+    with sessions.begin() as session:
+        join(session, small, ana, T0)
+        join(session, small, ben, T0 + timedelta(seconds=1))  # waiting: not counted
+        join(session, large, shy, T0)
+        join(session, large, ben, T0 + timedelta(seconds=1))
+        found = going_by_moment(session, [small, large, empty])
+        assert found == {small: (1, ["Ana"]), large: (2, ["Ben"]), empty: (0, [])}
+        assert found == {moment: going(session, moment) for moment in (small, large, empty)}
+        assert going_by_moment(session, []) == {}

@@ -11,8 +11,9 @@ from itsdangerous import TimestampSigner
 from hub.config import Language
 from hub.greeting import Greeting
 from hub.moments import MomentView
+from hub.qr import qr_svg
 from hub.rsvp import rsvp_url
-from hub.screen_view import greeting_view, moment_view, qr_svg
+from hub.screen_view import greeting_view, moment_view
 from hub.signing import Purpose, Signer
 from tests.support.hub_server import hub_config
 

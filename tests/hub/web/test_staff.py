@@ -123,6 +123,34 @@ async def test_dashboard_updates_live_and_stops_after_logout(
         await sse.next("signed-out", within=10)
 
 
+async def test_each_dashboard_gets_its_own_csrf_token_in_the_shared_live_board(
+    hub: RunningHub,
+) -> None:
+    """The live board is rendered once for every dashboard: the forms in it still carry the
+    token of the session that reads it, never another's."""
+    ines, jules = (
+        sign_in(hub.runtime.sessions, Role.STAFF),
+        sign_in(hub.runtime.sessions, Role.STAFF),
+    )
+    with hub.runtime.sessions.begin() as session:
+        camille = add_member(session, "Camille", consents=[Consent.STAFF_VISIBLE])
+        staff_check_in(session, camille.id, SITE, datetime.now(UTC))
+    boards = []
+    for staff in (ines, jules):
+        cookie = {"Cookie": f"{SESSION_COOKIE}={staff.cookie}"}
+        sse = SseClient(f"{hub.base_url}/staff/events", headers=cookie)
+        async with sse.open():
+            boards.append((await next_site_event(sse))["html"])
+    for staff, html in zip((ines, jules), boards, strict=True):
+        assert 'action="/staff/check-out"' in html  # a form (with a token) for Camille
+        tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
+        assert tokens == {staff.csrf}
+    with ines.client(hub.base_url) as client:  # the page itself too
+        assert set(re.findall(r'name="csrf_token" value="([^"]+)"', client.get("/staff").text)) == {
+            ines.csrf
+        }
+
+
 def test_check_in_and_out_by_hand(hub: RunningHub) -> None:
     staff = sign_in(hub.runtime.sessions, Role.STAFF)
     with hub.runtime.sessions.begin() as session:
