@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
@@ -69,8 +70,7 @@ class ThirdPartyMessage:
     received_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
     """A validated, authorised badge, BLE window or sensor reading, not yet deduplicated."""
 
     topic: NodeTopic

@@ -27,8 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from hub.mqtt_worker import WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
@@ -36,9 +35,8 @@ from vivant.mqtt import MqttSettings, new_client
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One message as received, before any validation."""
+class Inbound(NamedTuple):
+    """One message as received, before any validation (a tuple: thousands are made a second)."""
 
     topic: str
     payload: bytes
