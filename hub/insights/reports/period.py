@@ -51,20 +51,24 @@ def member_weeks(
     scope = [d.site_id == period.site_id, d.day >= period.start, d.day < period.end]
     if member_id is not None:
         scope.append(d.member_id == member_id)
-    rows = session.execute(
-        select(
-            d.member_id,
-            d.week_start,
-            func.sum(on_site),
-            func.sum(d.moments_attended),
-            func.sum(d.rsvps),
-            func.sum(d.minutes_desk),
-            func.sum(d.minutes_community),
-            func.sum(d.minutes_meeting + d.minutes_phone_booth + d.minutes_lobby),
-            func.max(d.desk_room_id),
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                d.member_id,
+                d.week_start,
+                func.sum(on_site),
+                func.sum(d.moments_attended),
+                func.sum(d.rsvps),
+                func.sum(d.minutes_desk),
+                func.sum(d.minutes_community),
+                func.sum(d.minutes_meeting + d.minutes_phone_booth + d.minutes_lobby),
+                func.max(d.desk_room_id),
+            )
+            .where(*scope)
+            .group_by(d.member_id, d.week_start)
         )
-        .where(*scope)
-        .group_by(d.member_id, d.week_start)
+        .all()
     )
     out: dict[int, dict[date, MemberWeek]] = defaultdict(dict)
     for member, week, days, moments, rsvps, desk, community, other, desk_room in rows:
