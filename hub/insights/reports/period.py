@@ -99,42 +99,24 @@ def weeks_of(period: Period) -> list[date]:
 def trailing_periods(
     weeks: dict[date, MemberWeek], ends: list[date], period_days: int
 ) -> dict[date, MemberPeriod]:
-    """For each Monday in *ends* (consecutive weeks), the member's ``period_days`` ending with
-    that week (a rolling sum: each week is added once and removed once)."""
+    """For each Monday in *ends*, the member's ``period_days`` ending with that week.
+
+    Each window is summed afresh, oldest week first (a handful of additions): a running sum
+    that adds each week and later subtracts it leaves rounding residues (``5e-14`` minutes in
+    rooms after every week with room time has left the window), which made room shares out of
+    nothing and made a window depend on the weeks before it.
+    """
     span = period_days // 7
+    back = [timedelta(weeks=i) for i in range(span - 1, -1, -1)]
     out: dict[date, MemberPeriod] = {}
-    if not ends:
-        return out
-    totals = [0.0] * 5
-    window: list[MemberWeek | None] = [
-        weeks.get(ends[0] - timedelta(weeks=back)) for back in range(span - 1, 0, -1)
-    ]
-    for row in window:
-        if row is not None:
-            _add(totals, row, 1)
     for end in ends:
-        row = weeks.get(end)
-        window.append(row)
-        if row is not None:
-            _add(totals, row, 1)
-        if len(window) > span:
-            gone = window.pop(0)
-            if gone is not None:
-                _add(totals, gone, -1)
+        rows = [row for step in back if (row := weeks.get(end - step)) is not None]
         out[end] = MemberPeriod(
             period_days=period_days,
-            days_on_site=int(totals[0]),
-            moments_attended=int(totals[1]),
-            minutes_desk=totals[2],
-            minutes_community=totals[3],
-            minutes_other_rooms=totals[4],
+            days_on_site=sum(r.days_on_site for r in rows),
+            moments_attended=sum(r.moments for r in rows),
+            minutes_desk=sum((r.minutes_desk for r in rows), 0.0),
+            minutes_community=sum((r.minutes_community for r in rows), 0.0),
+            minutes_other_rooms=sum((r.minutes_other for r in rows), 0.0),
         )
     return out
-
-
-def _add(totals: list[float], row: MemberWeek, sign: int) -> None:
-    totals[0] += sign * row.days_on_site
-    totals[1] += sign * row.moments
-    totals[2] += sign * row.minutes_desk
-    totals[3] += sign * row.minutes_community
-    totals[4] += sign * row.minutes_other
