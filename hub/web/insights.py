@@ -8,6 +8,9 @@ what the CSV of its report holds (:mod:`hub.insights.tables`). Charts are drawn 
 
 The period is given as site-local days ``from`` … ``to`` (both included); by default the last
 four complete weeks (Monday to Sunday) in the site's time zone.
+
+Computed reports and rendered pages are cached per sites, period (and language) until new
+rollups touch the days they read (:mod:`hub.insights.cache`); the CSV exports share the report.
 """
 
 from __future__ import annotations
