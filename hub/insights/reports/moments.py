@@ -126,6 +126,13 @@ def moment_report(
             judged.append((member_id, reach))
         reached[moment_id] = judged
 
+    nobody: set[int] = set()
+    # Per moment once (each moment is in three groups): attendances, RSVPs, RSVPs who came.
+    counted = {
+        moment_id: (len(who := came.get(moment_id, nobody)), len(p), len(who & p))
+        for moment_id in moments
+        for p in [said.get(moment_id, nobody)]
+    }
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for moment_id, (kind, _starts, _capacity, (_day, hour, weekday)) in moments.items():
         groups[("kind", kind)].append(moment_id)
@@ -133,7 +140,6 @@ def moment_report(
         groups[("hour", f"{hour:02d}")].append(moment_id)
     minimum = settings.min_cell_members
     out = []
-    nobody: set[int] = set()
     for (dimension, value), ids in sorted(groups.items()):
         attendees: set[int] = set()
         rsvpers: set[int] = set()
@@ -142,14 +148,15 @@ def moment_report(
         for moment_id in ids:
             cap = moments[moment_id][2]
             who, promised = came.get(moment_id, nobody), said.get(moment_id, nobody)
-            attendances += len(who)
-            rsvps += len(promised)
-            shows += len(who & promised)
+            came_n, said_n, shows_n = counted[moment_id]
+            attendances += came_n
+            rsvps += said_n
+            shows += shows_n
             attendees |= who
             rsvpers |= promised
             if cap:
                 capacity += cap
-                capped_attendances += len(who)
+                capped_attendances += came_n
             for member_id, reach in reached.get(moment_id, ()):
                 reach_members[reach].add(member_id)
         out.append(

@@ -110,13 +110,15 @@ def trailing_periods(
     back = [timedelta(weeks=i) for i in range(span - 1, -1, -1)]
     out: dict[date, MemberPeriod] = {}
     for end in ends:
-        rows = [row for step in back if (row := weeks.get(end - step)) is not None]
-        out[end] = MemberPeriod(
-            period_days=period_days,
-            days_on_site=sum(r.days_on_site for r in rows),
-            moments_attended=sum(r.moments for r in rows),
-            minutes_desk=sum((r.minutes_desk for r in rows), 0.0),
-            minutes_community=sum((r.minutes_community for r in rows), 0.0),
-            minutes_other_rooms=sum((r.minutes_other for r in rows), 0.0),
-        )
+        days = moments = 0
+        desk = community = other = 0.0
+        for step in back:
+            row = weeks.get(end - step)
+            if row is not None:
+                days += row.days_on_site
+                moments += row.moments
+                desk += row.minutes_desk
+                community += row.minutes_community
+                other += row.minutes_other
+        out[end] = MemberPeriod(period_days, days, moments, desk, community, other)
     return out
