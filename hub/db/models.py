@@ -708,9 +708,7 @@ class InsightMemberDay(Base):
     """
 
     __tablename__ = "insight_member_days"
-    __table_args__ = (
-        Index("ix_insight_member_days_site_day_covering", *MEMBER_DAY_COVERING),
-    )
+    __table_args__ = (Index("ix_insight_member_days_site_day_covering", *MEMBER_DAY_COVERING),)
 
     site_id: Mapped[str] = mapped_column(
         ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
