@@ -2,10 +2,12 @@
 
 Builds the synthetic population (:mod:`hub.insights.synthetic`): 3 sites and 300 members, then
 30 sites and 3,000 members; writes it, rolls it up once (:func:`hub.insights.rollups.refresh`),
-then times the full report of every site (:func:`hub.insights.reports.full.insights`), a second
-refresh with nothing new (what viewing a page costs on top), and prints the ratio between the
-two sizes. Goal (issue 7): report under 1 s for the small world, at most 10 × longer at 10 × the
-data. Prints figures; asserts nothing. The report's CPU time in this process is printed beside
+then times the full report of every site over the year (:func:`hub.insights.reports.full.insights`)
+uncached, ``--repeat`` times (a first view: nothing cached), then a cached view the way the page
+does it (:mod:`hub.insights.cache`: the watermark query, then the cache), a second refresh with
+nothing new, and prints the ratio between the two sizes. Goal (issue 7): the uncached report
+under 1 s for the small world, at most 10 × longer at 10 × the data. Prints figures; asserts
+nothing. The report's CPU time in this process is printed beside
 the wall time: on a shared machine the wall time mostly measures the other processes (on
 PostgreSQL the queries' own work is in the server, so only the wall time counts there).
 
@@ -26,7 +28,8 @@ from sqlalchemy import create_engine, text
 
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
-from hub.insights.reports.full import insights
+from hub.insights.cache import LruCache, watermark
+from hub.insights.reports.full import SiteInsights, insights
 from hub.insights.rollups import refresh
 from hub.insights.synthetic import SyntheticSpec, expected_sizes, simulate, write
 
@@ -35,8 +38,8 @@ END = date(2026, 11, 23)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def run(url: str, sites: int) -> float:
-    """Build, roll up and report one world; returns the report time in seconds."""
+def run(url: str, sites: int, repeat: int) -> float:
+    """Build, roll up and report one world; returns the best uncached report time (seconds)."""
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
@@ -50,20 +53,35 @@ def run(url: str, sites: int) -> float:
         refresh(session, NOW)
     sizes = expected_sizes(world)
     # The world (millions of dicts) would make every garbage collection during the report walk
-    # it: drop it. PostgreSQL's autovacuum would have analysed the bulk-loaded tables by the
-    # time anyone opens a page; do it now rather than time the planner's stale statistics.
+    # it: drop it. PostgreSQL's autovacuum would have vacuumed and analysed the bulk-loaded
+    # tables by the time anyone opens a page (statistics for the planner, the visibility map for
+    # index-only scans); do it now rather than time a state no running hub is in.
     del world
     gc.collect()
     if url.startswith("postgresql"):
-        with engine.connect() as connection:
-            connection.execute(text("ANALYZE"))
-            connection.commit()
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
     rolled = time.perf_counter()
-    cpu = time.process_time()
-    with sessions() as session:
-        reports = insights(session, START, END)
-    reported = time.perf_counter()
-    cpu = time.process_time() - cpu
+    walls, cpus = [], []
+    for _ in range(repeat):
+        began_cpu, began_wall = time.process_time(), time.perf_counter()
+        with sessions() as session:
+            reports = insights(session, START, END)
+        walls.append(time.perf_counter() - began_wall)
+        cpus.append(time.process_time() - began_cpu)
+    cache: LruCache[list[SiteInsights]] = LruCache()
+    site_ids = [r.period.site_id for r in reports]
+
+    def view() -> list[SiteInsights]:
+        with sessions() as session:
+            key = (tuple(site_ids), START, END, watermark(session, site_ids, START, END, 28))
+            return cache.get_or_compute(key, lambda: insights(session, START, END))
+
+    first = time.perf_counter()
+    view()
+    cached = time.perf_counter()
+    view()
+    viewed = time.perf_counter()
     with sessions.begin() as session:
         again = refresh(session, NOW)
     refreshed = time.perf_counter()
@@ -74,13 +92,19 @@ def run(url: str, sites: int) -> float:
     )
     print(
         f"  simulate {simulated - began:.1f} s   write {written - simulated:.1f} s   "
-        f"first rollup {rolled - written:.1f} s   "
-        f"report ({len(reports)} sites) {reported - rolled:.2f} s (this process's CPU "
-        f"{cpu:.2f} s)   "
-        f"refresh with nothing new {refreshed - reported:.3f} s ({again.days} days)"
+        f"first rollup {rolled - written:.1f} s"
+    )
+    print(
+        f"  uncached report ({len(reports)} sites, a year): "
+        + ", ".join(f"{w:.2f} s (CPU {c:.2f})" for w, c in zip(walls, cpus, strict=True))
+        + f"   best {min(walls):.2f} s"
+    )
+    print(
+        f"  page view: first {cached - first:.2f} s, cached {(viewed - cached) * 1000:.1f} ms   "
+        f"refresh with nothing new {refreshed - viewed:.3f} s ({again.days} days)"
     )
     engine.dispose()
-    return reported - rolled
+    return min(walls)
 
 
 def postgres_database(admin_url: str) -> tuple[str, str]:
@@ -106,23 +130,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-large", action="store_true", help="only 3 sites")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
+    parser.add_argument("--repeat", type=int, default=3, help="uncached reports per world")
     args = parser.parse_args()
     sizes = [3] if args.skip_large else [3, 30]
-    for backend in ("sqlite", "postgresql"):
+    for backend in (args.only,) if args.only else ("sqlite", "postgresql"):
         times = []
         for sites in sizes:
             print(f"{backend}:")
             if backend == "sqlite":
                 with tempfile.TemporaryDirectory() as tmp:
-                    times.append(run(f"sqlite:///{Path(tmp) / 'bench.db'}", sites))
+                    times.append(run(f"sqlite:///{Path(tmp) / 'bench.db'}", sites, args.repeat))
             else:
                 url, name = postgres_database(args.postgres)
                 try:
-                    times.append(run(url, sites))
+                    times.append(run(url, sites, args.repeat))
                 finally:
                     drop(args.postgres, name)
         if len(times) == 2:
-            print(f"{backend}: report 30 sites / 3 sites = {times[1] / times[0]:.1f} (goal ≤ 10)")
+            print(
+                f"{backend}: uncached report 30 sites / 3 sites = {times[1] / times[0]:.1f} "
+                "(best of each; goal ≤ 10)"
+            )
 
 
 if __name__ == "__main__":

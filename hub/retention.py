@@ -14,6 +14,9 @@ session or dwell still open is never touched (the daily presence cut-off closes 
 Rows of a day that was already folded (a replayed outbox, months late) add to its counts, and
 their people count is then an upper bound.
 
+The insights' per-member daily rollups expire with them, at the same cut-off, after their
+posture weeks are folded into site-level counts (:mod:`hub.insights.retention`).
+
 :func:`apply_retention` takes the time as an argument: the runtime passes the wall clock once a
 day, the tests travel through time.
 """
@@ -77,11 +80,14 @@ class RetentionReport:
     dwells: int = 0
     taps: int = 0
     days: int = 0  # (site, room, day) rows written or updated
+    member_days: int = 0  # insights member-day rollups deleted
+    posture_weeks: int = 0  # insights posture weeks folded into site-level counts
 
     def __str__(self) -> str:
         return (
             f"{self.sessions} session(s), {self.dwells} dwell(s), {self.taps} tap(s) "
-            f"folded into {self.days} daily count(s)"
+            f"folded into {self.days} daily count(s); {self.member_days} member-day "
+            f"rollup(s) expired, {self.posture_weeks} posture week(s) kept as counts"
         )
 
 
@@ -105,12 +111,21 @@ def apply_retention(
     session: Session, config: HubConfig, now: datetime, site_ids: set[str] | None = None
 ) -> RetentionReport:
     """Fold every expired identified row of every site into daily counts, then delete it."""
+    # Imported here: the insights import the configuration, which imports this module.
+    from hub.insights.retention import expire_member_days
+
     report = RetentionReport()
     days = config.retention.identified_days
     for site in config.sites:
         if site_ids is not None and site.id not in site_ids:
             continue  # served by another hub process (hub.cluster), which folds it
-        _site(session, site, retention_cutoff(site, now, days), report)
+        cutoff = retention_cutoff(site, now, days)
+        _site(session, site, cutoff, report)
+        expiry = expire_member_days(
+            session, site.id, cutoff.astimezone(site.zone).date(), config.insights
+        )
+        report.member_days += expiry.member_days_deleted
+        report.posture_weeks += expiry.weeks_folded
     return report
 
 

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -33,7 +34,9 @@ from hub.db.models import CalendarFeed, Moment
 from hub.deliveries import DatabaseDeliveryStore, DeliveryPump, prune_finished
 from hub.ha_discovery import discovery_messages
 from hub.ingest import Ingestor
+from hub.insights.cache import LruCache
 from hub.insights.digest import send_due_digests
+from hub.insights.reports.full import SiteInsights
 from hub.insights.rollups import refresh as refresh_rollups
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
@@ -99,6 +102,14 @@ class HubRuntime:
         self.engine = make_engine(config.database.url)
         self.sessions = make_sessionmaker(self.engine)
         self.boot_id = uuid.uuid4().hex
+        # Computed insights reports and rendered pages (see hub.insights.cache).
+        ttl = config.insights.refresh_minutes * 60
+        self.insights_reports: LruCache[list[SiteInsights]] = LruCache(
+            config.insights.cache_entries, ttl
+        )
+        self.insights_pages: LruCache[list[dict[str, Any]]] = LruCache(
+            config.insights.cache_entries, ttl
+        )
         # One of several processes: it serves the sites of the groups it holds a lease on.
         self.live = LiveState(
             config, config.location, config.occupancy, site_ids=set() if cluster else None

@@ -681,6 +681,23 @@ class BadgeEnrolment(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+# Covering indexes of the insights rollups: every report reads one site's range of days and only
+# these columns, so its rows are never looked up in the table (SQLite; PostgreSQL's index-only
+# scans once the table is vacuumed).
+MEMBER_DAY_COVERING = (
+    "site_id", "day", "member_id", "week_start", "sessions", "moments_attended", "rsvps",
+    "minutes_desk", "minutes_community", "minutes_meeting", "minutes_phone_booth",
+    "minutes_lobby", "desk_room_id",
+)  # fmt: skip
+ROOM_HOUR_COVERING = (
+    "site_id", "day", "room_id", "hour", "weekday", "member_minutes", "peak_members", "members",
+)  # fmt: skip
+NUDGE_FACT_COVERING = (
+    "site_id", "day", "rule", "arm", "member_id", "channel", "variant", "timing", "rank",
+    "month", "week_start", "attended",
+)  # fmt: skip
+
+
 class InsightMemberDay(Base):
     """One member's day at one site, summed from presence, dwells, attendance and RSVPs.
 
@@ -691,7 +708,7 @@ class InsightMemberDay(Base):
     """
 
     __tablename__ = "insight_member_days"
-    __table_args__ = (Index("ix_insight_member_days_site_day", "site_id", "day"),)
+    __table_args__ = (Index("ix_insight_member_days_site_day_covering", *MEMBER_DAY_COVERING),)
 
     site_id: Mapped[str] = mapped_column(
         ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
@@ -722,7 +739,7 @@ class InsightRoomHour(Base):
         ForeignKeyConstraint(
             ["site_id", "room_id"], ["rooms.site_id", "rooms.id"], ondelete="CASCADE"
         ),
-        Index("ix_insight_room_hours_site_day", "site_id", "day"),
+        Index("ix_insight_room_hours_site_day_covering", *ROOM_HOUR_COVERING),
     )
 
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -744,7 +761,7 @@ class InsightNudgeFact(Base):
     """
 
     __tablename__ = "insight_nudge_facts"
-    __table_args__ = (Index("ix_insight_nudge_facts_site_day", "site_id", "day"),)
+    __table_args__ = (Index("ix_insight_nudge_facts_site_day_covering", *NUDGE_FACT_COVERING),)
 
     id: Mapped[int] = mapped_column(
         ForeignKey("nudge_records.id", ondelete="CASCADE"), primary_key=True
@@ -761,6 +778,27 @@ class InsightNudgeFact(Base):
     week_start: Mapped[date] = mapped_column(Date)
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, site-local
     attended: Mapped[bool] = mapped_column(Boolean)
+
+
+class InsightPostureWeek(Base):
+    """Members per posture at one site over the period ending with one week: anonymous counts.
+
+    Written when the member-day rollups a week rests on expire (see :mod:`hub.insights.retention`),
+    so the posture trend of a site outlives the per-member rows; the value index is kept as the
+    sum over the members (the page shows the mean).
+    """
+
+    __tablename__ = "insight_posture_weeks"
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    week_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    absent: Mapped[int] = mapped_column(Integer)
+    tenant: Mapped[int] = mapped_column(Integer)
+    occasional: Mapped[int] = mapped_column(Integer)
+    coworker: Mapped[int] = mapped_column(Integer)
+    value_sum: Mapped[float] = mapped_column(Float)
 
 
 class InsightRollupDay(Base):

@@ -12,6 +12,10 @@ Layers, each in its own module:
 * :mod:`~hub.insights.privacy` — small cells are suppressed with a typed marker;
 * :mod:`~hub.insights.reports` — the reports as typed rows (pages, CSV and the digest render
   them);
+* :mod:`~hub.insights.cache` — computed pages kept until new rollups touch their days;
+* :mod:`~hub.insights.retention` — member-day rollups expire with the identified data, their
+  posture weeks kept as site-level counts;
+* :mod:`~hub.insights.digest` — the weekly e-mail to managers, retried until accepted;
 * :mod:`~hub.insights.synthetic` — a seeded population with a hidden truth, for the demo, the
   validation tests and the benchmark.
 

@@ -7,14 +7,24 @@ role; their e-mail address is their login) through the hub's Apprise mail URL
 (``channels.email_url``). Small cells read « moins de 5 membres », as on the pages.
 
 Once a week per site, across restarts and hub processes: the week is claimed by inserting the
-``hub_state`` key ``insights-digest:<site>:<monday>`` before sending (a second insert fails), so
-a digest is sent at most once; a failed send is logged, not retried. ``vivant hub digest``
-prints the digest (``--send`` sends it now, ignoring the claim).
+``hub_state`` key ``insights-digest:<site>:<monday>`` (a second insert fails), together with one
+row per manager (``…:<monday>:<hash of the address>``) recording that recipient's delivery:
+``pending``, ``failed`` (with the next attempt's time), ``sent`` or ``abandoned``. Each pass
+of the hub's insights loop (every ``insights.refresh_minutes``) attempts the recipients that are
+due, so a refused or unreachable mail server is retried with backoff (15 minutes, doubling,
+at most 12 hours between attempts, :data:`MAX_ATTEMPTS` attempts), and a digest that was
+accepted is never sent again. Each attempt is taken by inserting its own key
+(``…:<hash>:<attempt>``) before sending, so two hub processes never send the same attempt; an
+attempt whose process died before recording the outcome counts as failed after
+:data:`ATTEMPT_LEASE` (the one case where a manager may receive a digest twice: the server
+accepted it and the process died before writing it down). ``vivant hub digest`` prints the
+digest (``--send`` sends it now, ignoring the claim).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
 from dataclasses import dataclass
@@ -43,6 +53,11 @@ log = logging.getLogger(__name__)
 
 SEND_HOUR = 8
 STATE_PREFIX = "insights-digest"
+FIRST_RETRY = timedelta(minutes=15)
+LONGEST_RETRY = timedelta(hours=12)
+MAX_ATTEMPTS = 8
+ATTEMPT_LEASE = timedelta(minutes=10)
+"""An attempt not recorded this long after it began is taken as failed (its process died)."""
 MANAGERS = (Role.MANAGER.value, Role.ADMIN.value)
 
 
@@ -182,20 +197,123 @@ def managers(session: Session) -> list[tuple[str, Language]]:
     ]
 
 
-def claim_week(sessions: sessionmaker[Session], site_id: str, week: date, now: datetime) -> bool:
-    """Take the week of *site_id* for sending; False when it was already taken."""
+def _week_key(site_id: str, week: date) -> str:
+    return f"{STATE_PREFIX}:{site_id}:{week.isoformat()}"
+
+
+def recipient_key(site_id: str, week: date, email: str) -> str:
+    """The ``hub_state`` key of one manager's delivery of one digest (no address in keys)."""
+    digest = hashlib.sha256(email.lower().encode()).hexdigest()[:16]
+    return f"{_week_key(site_id, week)}:{digest}"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait after the *attempts*-th failed attempt: 15 minutes, doubling, at most 12 hours."""
+    delay: timedelta = FIRST_RETRY * 2 ** max(0, attempts - 1)
+    return min(LONGEST_RETRY, delay)
+
+
+def claim_week(
+    sessions: sessionmaker[Session],
+    site_id: str,
+    week: date,
+    now: datetime,
+    recipients: list[str] | None = None,
+) -> bool:
+    """Take the week of *site_id* and plan a delivery to each of *recipients*; False when the
+    week was already taken (by this process earlier or by another one)."""
     try:
         with sessions.begin() as session:
             session.add(
                 HubState(
-                    key=f"{STATE_PREFIX}:{site_id}:{week.isoformat()}",
+                    key=_week_key(site_id, week),
                     value={"claimed_at": now.isoformat()},
                     saved_at=now,
                 )
             )
+            session.flush()
+            for email in dict.fromkeys(recipients or []):
+                session.add(
+                    HubState(
+                        key=recipient_key(site_id, week, email),
+                        value={
+                            "site": site_id,
+                            "week": week.isoformat(),
+                            "email": email,
+                            "status": "pending",
+                            "attempts": 0,
+                            "next_at": now.isoformat(),
+                        },
+                        saved_at=now,
+                    )
+                )
     except IntegrityError:
         return False
     return True
+
+
+def _take_attempt(sessions: sessionmaker[Session], key: str, attempt: int, now: datetime) -> bool:
+    """Insert the key of this attempt: only one process gets it."""
+    try:
+        with sessions.begin() as session:
+            session.add(HubState(key=f"{key}:{attempt}", value={}, saved_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _record(
+    sessions: sessionmaker[Session], key: str, now: datetime, **changes: object
+) -> dict[str, object]:
+    with sessions.begin() as session:
+        row = session.get(HubState, key)
+        assert row is not None  # recipient rows are never deleted while planned
+        row.value = {**row.value, **changes}
+        row.saved_at = now
+        return dict(row.value)
+
+
+def due_deliveries(session: Session, now: datetime) -> list[tuple[str, dict[str, object]]]:
+    """Planned or failed deliveries whose (next) attempt is due at *now*."""
+    out = []
+    for row in session.scalars(
+        select(HubState).where(HubState.key.like(f"{STATE_PREFIX}:%:%:%")).order_by(HubState.key)
+    ):
+        value = row.value
+        status, next_at = value.get("status"), value.get("next_at")
+        if (
+            status in ("pending", "failed")
+            and isinstance(next_at, str)
+            and datetime.fromisoformat(next_at) <= now
+        ):
+            out.append((row.key, dict(value)))
+    return out
+
+
+async def _deliver(
+    config: HubConfig,
+    site: SiteSettings,
+    report: SiteInsights,
+    email: str,
+    language: Language,
+    channel: AppriseChannel,
+    attempt: int = 1,
+) -> tuple[bool, str]:
+    """Send one manager their digest; (accepted, detail)."""
+    assert config.channels.email_url is not None
+    mail_url = config.channels.email_url.get_secret_value()
+    digest = build_digest(report, site, language, config.http.base_url)
+    message = OutboundMessage(
+        id=f"digest-{site.id}-{report.period.start.isoformat()}-"
+        f"{recipient_key(site.id, report.period.start, email)[-16:]}-{attempt}",
+        recipient_kind=RecipientKind.STAFF,
+        language=language.value,
+        subject=digest.subject,
+        body=digest.body,
+        target=AppriseTarget(SecretStr(with_recipient(mail_url, email))),
+    )
+    result = await channel.send(message)
+    return result.ok, str(result.detail or "")
 
 
 async def send_digest(
@@ -205,47 +323,106 @@ async def send_digest(
     week: date,
     channel: AppriseChannel | None = None,
 ) -> int:
-    """Send *site*'s digest of *week* to every manager now; returns the e-mails sent."""
+    """Send *site*'s digest of *week* to every manager now (no claim, no retry); returns the
+    e-mails sent."""
     if config.channels.email_url is None:
         log.warning("weekly digest of %s not sent: no channels.email_url", site.id)
         return 0
-    mail_url = config.channels.email_url.get_secret_value()
     with sessions() as session:
         report = site_week(session, config, site.id, week)
         people = managers(session)
     channel = channel or AppriseChannel(timeout_s=config.channels.apprise_timeout_s)
     sent = 0
-    for index, (email, language) in enumerate(people):
-        digest = build_digest(report, site, language, config.http.base_url)
-        message = OutboundMessage(
-            id=f"digest-{site.id}-{week.isoformat()}-{index}",
-            recipient_kind=RecipientKind.STAFF,
-            language=language.value,
-            subject=digest.subject,
-            body=digest.body,
-            target=AppriseTarget(SecretStr(with_recipient(mail_url, email))),
-        )
-        result = await channel.send(message)
-        if result.ok:
+    for email, language in people:
+        ok, detail = await _deliver(config, site, report, email, language, channel)
+        if ok:
             sent += 1
         else:
-            log.warning("weekly digest of %s to a manager failed: %s", site.id, result.detail)
+            log.warning("weekly digest of %s to a manager failed: %s", site.id, detail)
     return sent
 
 
 async def send_due_digests(
-    config: HubConfig, sessions: sessionmaker[Session], now: datetime
+    config: HubConfig,
+    sessions: sessionmaker[Session],
+    now: datetime,
+    channel: AppriseChannel | None = None,
 ) -> dict[str, int]:
-    """Send each site's digest of last week if it is due and nobody sent it yet."""
+    """Claim each site's digest of last week when it is due, then attempt every delivery that is
+    due (new ones and failed ones whose retry time has come); returns the e-mails sent per
+    site in this pass."""
     out: dict[str, int] = {}
     if config.channels.email_url is None:
         return out
+    with sessions() as session:
+        people = dict(managers(session))
     for site in config.sites:
         week = week_to_send(now, site.timezone)
-        if week is None or not claim_week(sessions, site.id, week, now):
+        if week is not None and claim_week(sessions, site.id, week, now, list(people)):
+            log.info("weekly digest of %s: week of %s claimed", site.id, week)
+    sites = {site.id: site for site in config.sites}
+    with sessions() as session:
+        due = due_deliveries(session, now)
+    channel = channel or AppriseChannel(timeout_s=config.channels.apprise_timeout_s)
+    reports: dict[tuple[str, date], SiteInsights] = {}
+    for key, value in due:
+        chosen = sites.get(str(value["site"]))
+        if chosen is None:
+            continue  # a site no longer configured here
+        site = chosen
+        week, email = date.fromisoformat(str(value["week"])), str(value["email"])
+        attempt = int(str(value["attempts"])) + 1
+        if not _take_attempt(sessions, key, attempt, now):
+            # Another process took this attempt; if it never recorded an outcome, it died.
+            with sessions() as session:
+                taken = session.get(HubState, f"{key}:{attempt}")
+                stale = taken is not None and taken.saved_at + ATTEMPT_LEASE <= now
+            if stale:
+                _record(sessions, key, now, status="failed", attempts=attempt, detail="interrupted")
             continue
-        out[site.id] = await send_digest(config, sessions, site, week)
-        log.info("weekly digest of %s sent to %d manager(s)", site.id, out[site.id])
+        if email not in people:
+            _record(sessions, key, now, status="abandoned", attempts=attempt, detail="no manager")
+            continue
+        if (site.id, week) not in reports:
+            with sessions() as session:
+                reports[(site.id, week)] = site_week(session, config, site.id, week)
+        try:
+            ok, detail = await _deliver(
+                config, site, reports[(site.id, week)], email, people[email], channel, attempt
+            )
+        except Exception as error:  # an attempt that raised is a failed attempt
+            ok, detail = False, repr(error)
+        if ok:
+            _record(sessions, key, now, status="sent", attempts=attempt, sent_at=now.isoformat())
+            out[site.id] = out.get(site.id, 0) + 1
+        elif attempt >= MAX_ATTEMPTS:
+            _record(sessions, key, now, status="abandoned", attempts=attempt, detail=detail)
+            log.error(
+                "weekly digest of %s to a manager abandoned after %d attempts: %s",
+                site.id,
+                attempt,
+                detail,
+            )
+        else:
+            retry = now + retry_delay(attempt)
+            _record(
+                sessions,
+                key,
+                now,
+                status="failed",
+                attempts=attempt,
+                next_at=retry.isoformat(),
+                detail=detail,
+            )
+            log.warning(
+                "weekly digest of %s to a manager failed (attempt %d, next at %s): %s",
+                site.id,
+                attempt,
+                retry.isoformat(),
+                detail,
+            )
+    for site_id, sent in out.items():
+        log.info("weekly digest of %s sent to %d manager(s)", site_id, sent)
     return out
 
 

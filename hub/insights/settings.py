@@ -116,3 +116,12 @@ class InsightsSettings(StrictModel):
     confidence: float = Field(
         default=0.95, gt=0.5, lt=1.0, description="Confidence level of the uplift intervals."
     )
+    cache_entries: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description=(
+            "Insights pages (site, period, language) kept computed; an entry is dropped when "
+            "new rollups touch its days, after refresh_minutes, or when the least recently used."
+        ),
+    )

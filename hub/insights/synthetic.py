@@ -8,6 +8,14 @@ occasional) and a hidden *responsiveness* to each nudge rule. Each weekday of th
 * each member comes or not, with a probability set by their posture, in one to four sessions
   (lunch out, errands), and moves between their desk room, community rooms (coffee, lunch),
   meeting rooms and phone booths, with a habit of community time set by their posture;
+* rooms are never over their capacity, by construction: some tenants rent a seat in the
+  private offices (never more tenants than seats); everyone else takes a free seat in a flex desk
+  room for the day, and a member who finds none stays away that day (the space is full);
+  community breaks, meetings, calls and moments happen only while the room has room (a 5-minute
+  grid of each room's day counts everyone who touches a slot, an upper bound of the true
+  occupancy); a full moment turns late-comers away. The rooms of a synthetic site are sized for
+  its population (:func:`site_capacity`); :func:`generate` keeps the capacities of rooms that
+  already exist (the demo's configuration);
 * for each moment during their day a member may RSVP (and then mostly comes); a member who did
   not RSVP may get one nudge a day (``arrival_message`` when they arrive within the hour before
   a moment, else ``moment_soon`` 10 or 30 minutes before it), in the treatment or the stable
@@ -142,6 +150,11 @@ class World:
     rows: dict[str, list[dict[str, Any]]]
 
 
+_SLOT_S = 300  # the occupancy grid of a room's day: 5-minute slots
+_DEMO_MEMBERS = 40  # the population the demo sites' rooms are sized for
+_UNLIMITED = 10_000  # rooms without a capacity (the lobby)
+
+
 @dataclass
 class _SiteShape:
     id: str
@@ -149,16 +162,54 @@ class _SiteShape:
     community: list[tuple[str, int]]
     meeting: list[str]
     booths: list[str]
+    capacity: dict[str, int] = field(default_factory=dict)
 
 
-def _shapes(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[_SiteShape]]:
+class _Occupancy:
+    """Who touches each 5-minute slot of each room's day (never more than the capacity)."""
+
+    def __init__(self, capacity: dict[str, int], day_start: datetime) -> None:
+        self.capacity = capacity
+        self.start = day_start
+        self.slots: dict[str, list[int]] = {}
+
+    def _span(self, start: datetime, end: datetime) -> range:
+        first = int((start - self.start).total_seconds()) // _SLOT_S
+        last = -(-int((end - self.start).total_seconds()) // _SLOT_S)
+        return range(max(0, first), min(last, 2 * 24 * 3600 // _SLOT_S))
+
+    def take(self, room_id: str, start: datetime, end: datetime) -> bool:
+        """Put someone in *room_id* over ``[start, end)`` if it has room all along."""
+        limit = self.capacity.get(room_id, _UNLIMITED)
+        grid = self.slots.setdefault(room_id, [0] * (2 * 24 * 3600 // _SLOT_S))
+        span = self._span(start, end)
+        if any(grid[i] >= limit for i in span):
+            return False
+        for i in span:
+            grid[i] += 1
+        return True
+
+
+def site_capacity(kind: str, capacity: int | None, members: int) -> int | None:
+    """A demo room's capacity scaled to a site of *members* (the demo's for up to 40)."""
+    if capacity is None or kind == "phone_booth" or members <= _DEMO_MEMBERS:
+        return capacity
+    return -(-capacity * members // _DEMO_MEMBERS)
+
+
+def _shapes(
+    count: int, members: int, existing: dict[tuple[str, str], int | None] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[_SiteShape]]:
     sites, rooms, shapes = [], [], []
     for index in range(count):
         demo = DEMO_SITES[index % len(DEMO_SITES)]
         site_id = demo.id if index < len(DEMO_SITES) else f"{demo.id}-{index // len(DEMO_SITES)}"
         sites.append({"id": site_id, "name": demo.name, "timezone": ZONE})
         shape = _SiteShape(site_id, [], [], [], [])
-        for room_id, name, kind, capacity in demo.rooms:
+        for room_id, name, kind, demo_capacity in demo.rooms:
+            capacity = site_capacity(kind, demo_capacity, members)
+            if existing is not None and (site_id, room_id) in existing:
+                capacity = existing[(site_id, room_id)]  # write() keeps the existing room
             rooms.append(
                 {
                     "site_id": site_id,
@@ -168,6 +219,7 @@ def _shapes(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], lis
                     "capacity": capacity,
                 }
             )
+            shape.capacity[room_id] = capacity if capacity is not None else _UNLIMITED
             if kind == "desk":
                 shape.desks.append(room_id)
             elif kind == "community":
@@ -180,15 +232,20 @@ def _shapes(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], lis
     return sites, rooms, shapes
 
 
-def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> World:
-    """Build the population and its period in memory (ids start at *first_ids*, default 1)."""
+def simulate(
+    spec: SyntheticSpec,
+    first_ids: dict[str, int] | None = None,
+    capacities: dict[tuple[str, str], int | None] | None = None,
+) -> World:
+    """Build the population and its period in memory (ids start at *first_ids*, default 1;
+    rooms already in the database keep their *capacities*)."""
     rng = random.Random(spec.seed)
     ids = defaultdict(lambda: 1, first_ids or {})
     zone = ZoneInfo(ZONE)
     salt = f"synthetic-{spec.seed}"
     truth = Truth()
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    site_rows, room_rows, shapes = _shapes(spec.sites)
+    site_rows, room_rows, shapes = _shapes(spec.sites, spec.members_per_site, capacities)
     rows["sites"], rows["rooms"] = site_rows, room_rows
     created = datetime.combine(spec.start, time(8), tzinfo=zone).astimezone(UTC)
 
@@ -198,7 +255,11 @@ def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> Wo
         return value
 
     members: list[dict[str, Any]] = []
+    # Tenants rent the seats of the private offices (the last desk room when there are several)
+    # while there are some; everyone else takes a flex seat for the day.
+    rented: dict[tuple[str, str], int] = defaultdict(int)
     for shape in shapes:
+        office = shape.desks[-1] if len(shape.desks) > 1 else None
         for _ in range(spec.members_per_site):
             member_id = next_id("members")
             draw, posture = rng.random(), Posture.COWORKER
@@ -239,12 +300,19 @@ def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> Wo
                 {"member_id": member_id, "scope": scope, "granted_at": created}
                 for scope in consents
             )
+            desk = None
+            if (
+                posture is Posture.TENANT
+                and office is not None
+                and rented[(shape.id, office)] < shape.capacity[office]
+            ):
+                desk = office
+                rented[(shape.id, office)] += 1
             members.append(
                 {
                     "id": member_id,
                     "site": shape,
-                    # Tenants rent the private offices (the last desk room) when there are any.
-                    "desk": shape.desks[-1] if posture is Posture.TENANT else shape.desks[0],
+                    "desk": desk,  # a rented seat, else a flex seat each day
                     "channel": rng.choice(CHANNELS),
                     "dwells": Consent.ROOM_LOCATION.value in consents,
                 }
@@ -260,6 +328,16 @@ def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> Wo
             return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
 
         moments_by_site: dict[str, list[dict[str, Any]]] = {}
+        rooms_today = {
+            shape.id: _Occupancy(shape.capacity, at(0, 0) - timedelta(hours=2)) for shape in shapes
+        }
+        flex_today = {
+            shape.id: {
+                room_id: shape.capacity[room_id] - rented[(shape.id, room_id)]
+                for room_id in shape.desks
+            }
+            for shape in shapes
+        }
         for shape in shapes:
             todays = []
             for kind, title, (hour, minute), minutes, chances in _PLAN:
@@ -290,6 +368,14 @@ def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> Wo
             come, community_share, rsvp_p, base_p, _ = _HABITS[posture]
             if rng.random() >= come:
                 continue
+            desk = member["desk"]
+            if desk is None:
+                free = flex_today[shape.id]
+                desk = next((room_id for room_id in shape.desks if free[room_id] > 0), None)
+                if desk is None:
+                    continue  # every desk is taken: the space is full today
+                free[desk] -= 1
+            occupancy = rooms_today[shape.id]
             arrive = at(8, 0) + timedelta(minutes=max(0.0, rng.gauss(75, 40)))
             leave = at(17, 0) + timedelta(minutes=max(0.0, rng.gauss(75, 50)))
             visits: list[tuple[datetime, datetime, str]] = []
@@ -353,7 +439,11 @@ def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> Wo
                     )
                 else:
                     came = draw < base_p
-                if came and not any(a < ends and starts < b for a, b, _ in visits):
+                if (
+                    came
+                    and not any(a < ends and starts < b for a, b, _ in visits)
+                    and occupancy.take(moment["room_id"], starts, ends)
+                ):
                     visits.append((starts, ends, moment["room_id"]))
                     rows["attendances"].append(
                         {
@@ -370,7 +460,16 @@ def simulate(spec: SyntheticSpec, first_ids: dict[str, int] | None = None) -> Wo
             if visits:
                 arrive = min(arrive, min(v[0] for v in visits) - timedelta(minutes=5))
                 leave = max(leave, max(v[1] for v in visits) + timedelta(minutes=5))
-            _day_of(rng, rows, next_id, member, shape, arrive, leave, visits, community_share)
+            _day_of(
+                rng,
+                rows,
+                next_id,
+                (member, desk, occupancy),
+                arrive,
+                leave,
+                visits,
+                community_share,
+            )
     return World(spec, truth, rows)
 
 
@@ -378,14 +477,16 @@ def _day_of(
     rng: random.Random,
     rows: dict[str, list[dict[str, Any]]],
     next_id: Any,
-    member: dict[str, Any],
-    shape: _SiteShape,
+    who: tuple[dict[str, Any], str, _Occupancy],
     arrive: datetime,
     leave: datetime,
     visits: list[tuple[datetime, datetime, str]],
     community_share: float,
 ) -> None:
-    """Sessions (one to four) and room dwells of one member's day around their moments."""
+    """Sessions (one to four) and room dwells of one member's day around their moments, at
+    their *desk* for the day; a visit happens only while its room has room."""
+    member, desk, occupancy = who
+    shape: _SiteShape = member["site"]
     span = (leave - arrive).total_seconds() / 60
     # Community breaks until their share of the day is reached; a meeting or a call sometimes.
     wanted = span * community_share * rng.uniform(0.6, 1.4)
@@ -395,18 +496,32 @@ def _day_of(
         minutes = min(wanted, rng.uniform(15, 60))
         start = arrive + timedelta(minutes=rng.uniform(10, max(11.0, span - minutes - 10)))
         end = start + timedelta(minutes=minutes)
-        if end < leave and not any(a < end and start < b for a, b, _ in visits):
-            visits.append((start, end, rng.choice(shape.community)[0]))
+        room_id = rng.choice(shape.community)[0]
+        if (
+            end < leave
+            and not any(a < end and start < b for a, b, _ in visits)
+            and occupancy.take(room_id, start, end)
+        ):
+            visits.append((start, end, room_id))
             wanted -= minutes
     if community_share > 0 and shape.meeting and rng.random() < 0.3:
         start = arrive + timedelta(minutes=rng.uniform(30, max(31.0, span - 90)))
         end = start + timedelta(minutes=rng.uniform(30, 60))
-        if end < leave and not any(a < end and start < b for a, b, _ in visits):
-            visits.append((start, end, rng.choice(shape.meeting)))
+        room_id = rng.choice(shape.meeting)
+        if (
+            end < leave
+            and not any(a < end and start < b for a, b, _ in visits)
+            and occupancy.take(room_id, start, end)
+        ):
+            visits.append((start, end, room_id))
     if shape.booths and rng.random() < 0.15:
         start = arrive + timedelta(minutes=rng.uniform(20, max(21.0, span - 40)))
         end = start + timedelta(minutes=rng.uniform(5, 20))
-        if end < leave and not any(a < end and start < b for a, b, _ in visits):
+        if (
+            end < leave
+            and not any(a < end and start < b for a, b, _ in visits)
+            and occupancy.take(shape.booths[0], start, end)
+        ):
             visits.append((start, end, shape.booths[0]))
     visits.sort()
     # Gaps out of the building (lunch outside, errands), away from every visit.
@@ -445,7 +560,7 @@ def _day_of(
             if visit_start < start or (visit_start >= end and room_id):
                 continue
             if visit_start > cursor:
-                _dwell(rows, next_id, member["id"], shape.id, member["desk"], cursor, visit_start)
+                _dwell(rows, next_id, member["id"], shape.id, desk, cursor, visit_start)
             if room_id:
                 stop = min(visit_end, end)
                 _dwell(rows, next_id, member["id"], shape.id, room_id, visit_start, stop)
@@ -526,7 +641,13 @@ def write(session: Session, world: World, chunk: int = 10_000) -> dict[str, int]
 
 def generate(session: Session, spec: SyntheticSpec) -> Truth:
     """Simulate *spec* and write it into the database; returns the hidden truth."""
-    world = simulate(spec, first_free_ids(session))
+    capacities = {
+        (site_id, room_id): capacity
+        for site_id, room_id, capacity in session.execute(
+            select(Room.site_id, Room.id, Room.capacity)
+        )
+    }
+    world = simulate(spec, first_free_ids(session), capacities)
     write(session, world)
     return world.truth
 

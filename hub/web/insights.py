@@ -8,12 +8,16 @@ what the CSV of its report holds (:mod:`hub.insights.tables`). Charts are drawn 
 
 The period is given as site-local days ``from`` … ``to`` (both included); by default the last
 four complete weeks (Monday to Sunday) in the site's time zone.
+
+Computed reports and rendered pages are cached per sites, period (and language) until new
+rollups touch the days they read (:mod:`hub.insights.cache`); the CSV exports share the report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
@@ -21,6 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from hub.config import HubConfig, Language
 from hub.i18n import gettext
+from hub.insights.cache import watermark
 from hub.insights.presentation import charts, heat_grid, shown_table
 from hub.insights.reports.full import SiteInsights, insights
 from hub.insights.tables import REPORTS, table, to_csv
@@ -105,10 +110,29 @@ def choose(config: HubConfig, site: str, start: str, to: str, now: datetime) -> 
     return Choice(site, site_ids, first, end)
 
 
-def compute(runtime: HubRuntime, choice: Choice) -> list[SiteInsights]:
-    """Every report of the chosen sites (from the rollups the hub keeps up to date)."""
+def page_key(runtime: HubRuntime, choice: Choice) -> tuple[object, ...]:
+    """What a page shows, with the watermark of the rollups it is computed from."""
+    settings = runtime.config.insights
     with runtime.sessions() as session:
-        return insights(session, choice.start, choice.end, runtime.config.insights, choice.site_ids)
+        mark = watermark(
+            session, choice.site_ids, choice.start, choice.end, settings.posture.period_days
+        )
+    return (tuple(choice.site_ids), choice.start, choice.end, mark)
+
+
+def compute(
+    runtime: HubRuntime, choice: Choice, key: tuple[object, ...] | None = None
+) -> list[SiteInsights]:
+    """Every report of the chosen sites (from the rollups the hub keeps up to date), computed
+    once per state of the rollups (:mod:`hub.insights.cache`)."""
+
+    def report() -> list[SiteInsights]:
+        with runtime.sessions() as session:
+            return insights(
+                session, choice.start, choice.end, runtime.config.insights, choice.site_ids
+            )
+
+    return runtime.insights_reports.get_or_compute(key or page_key(runtime, choice), report)
 
 
 def _choice(request: Request, runtime: HubRuntime) -> Choice:
@@ -138,18 +162,22 @@ def insights_page(request: Request, principal: ManagerUser) -> HTMLResponse:
             error=gettext(language, str(error)),
         )
         return HTMLResponse(html, status_code=error.status)
-    reports = compute(runtime, choice)
+    key = page_key(runtime, choice)
     names = {s.id: s.name for s in runtime.config.sites}
-    sections = [
-        {
-            "site_id": s.period.site_id,
-            "name": names.get(s.period.site_id, s.period.site_id),
-            "charts": charts(s, language),
-            "heat": heat_grid(s, language),
-            "tables": {r: shown_table(table(r, [s]), language) for r in REPORTS},
-        }
-        for s in reports
-    ]
+
+    def render() -> list[dict[str, Any]]:
+        return [
+            {
+                "site_id": s.period.site_id,
+                "name": names.get(s.period.site_id, s.period.site_id),
+                "charts": charts(s, language),
+                "heat": heat_grid(s, language),
+                "tables": {r: shown_table(table(r, [s]), language) for r in REPORTS},
+            }
+            for s in compute(runtime, choice, key)
+        ]
+
+    sections = runtime.insights_pages.get_or_compute((*key, language.value), render)
     query = f"site={choice.site}&from={choice.start.isoformat()}&to={choice.last_day.isoformat()}"
     html = page(
         request,

@@ -57,7 +57,7 @@ def conversions(
     zone = ZoneInfo(session.get(Site, period.site_id).timezone)  # type: ignore[union-attr]
     start = datetime.combine(period.start, time(0), tzinfo=zone)
     first: dict[int, tuple[datetime, str]] = {}
-    for member_id, starts, kind in session.execute(
+    for member_id, starts, kind in session.connection().execute(
         select(Attendance.member_id, Moment.starts_at, Moment.kind)
         .join(Moment, Moment.id == Attendance.moment_id)
         .where(
@@ -72,7 +72,7 @@ def conversions(
         if member_id not in first and low <= day < high:
             first[member_id] = (starts, kind)
     nudged: set[int] = set()
-    for member_id, day in session.execute(
+    for member_id, day in session.connection().execute(
         select(InsightNudgeFact.member_id, InsightNudgeFact.day).where(
             InsightNudgeFact.site_id == period.site_id,
             InsightNudgeFact.arm == "treatment",

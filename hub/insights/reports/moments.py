@@ -60,7 +60,7 @@ def moment_report(
     clock = SiteClock(zone)
     moments = {
         m_id: (kind, starts, capacity, clock.label(int(starts.timestamp()) // 3600))
-        for m_id, kind, starts, capacity in session.execute(
+        for m_id, kind, starts, capacity in session.connection().execute(
             select(Moment.id, Moment.kind, Moment.starts_at, Moment.capacity).where(
                 Moment.site_id == period.site_id,
                 Moment.starts_at >= start,
@@ -70,33 +70,69 @@ def moment_report(
         )
     }
     first_seen: dict[int, datetime] = dict(
-        session.execute(
+        session.connection()
+        .execute(
             select(Attendance.member_id, func.min(Moment.starts_at))
             .join(Moment, Moment.id == Attendance.moment_id)
             .where(Moment.site_id == period.site_id, Moment.cancelled_at.is_(None))
             .group_by(Attendance.member_id)
-        ).all()
+        )
+        .all()
     )
     came: dict[int, set[int]] = defaultdict(set)
-    for moment_id, member_id in session.execute(
-        select(Attendance.moment_id, Attendance.member_id)
-        .join(Moment, Moment.id == Attendance.moment_id)
-        .where(Moment.site_id == period.site_id, Moment.starts_at >= start, Moment.starts_at < end)
+    for moment_id, member_id in (
+        session.connection()
+        .execute(
+            select(Attendance.moment_id, Attendance.member_id)
+            .join(Moment, Moment.id == Attendance.moment_id)
+            .where(
+                Moment.site_id == period.site_id, Moment.starts_at >= start, Moment.starts_at < end
+            )
+        )
+        .all()
     ):
         came[moment_id].add(member_id)
     said: dict[int, set[int]] = defaultdict(set)
-    for moment_id, member_id in session.execute(
-        select(Rsvp.moment_id, Rsvp.member_id)
-        .join(Moment, Moment.id == Rsvp.moment_id)
-        .where(
-            Moment.site_id == period.site_id,
-            Moment.starts_at >= start,
-            Moment.starts_at < end,
-            Rsvp.status == "going",  # not the waiting list
+    for moment_id, member_id in (
+        session.connection()
+        .execute(
+            select(Rsvp.moment_id, Rsvp.member_id)
+            .join(Moment, Moment.id == Rsvp.moment_id)
+            .where(
+                Moment.site_id == period.site_id,
+                Moment.starts_at >= start,
+                Moment.starts_at < end,
+                Rsvp.status == "going",  # not the waiting list
+            )
         )
+        .all()
     ):
         said[moment_id].add(member_id)
 
+    # Who each attendance reached, judged once per attendance (not once per dimension).
+    reached: dict[int, list[tuple[int, Reach]]] = {}
+    for moment_id, (_kind, starts, _cap, (local_day, _hour, _weekday)) in moments.items():
+        who = came.get(moment_id)
+        if not who:
+            continue
+        judged = []
+        for member_id in who:
+            if first_seen.get(member_id) == starts:
+                reach = Reach.NEWCOMER
+            elif line.before(member_id, local_day) in (Posture.TENANT, Posture.ABSENT):
+                reach = Reach.CONVERTED_TENANT
+            else:
+                reach = Reach.REGULAR
+            judged.append((member_id, reach))
+        reached[moment_id] = judged
+
+    nobody: set[int] = set()
+    # Per moment once (each moment is in three groups): attendances, RSVPs, RSVPs who came.
+    counted = {
+        moment_id: (len(who := came.get(moment_id, nobody)), len(p), len(who & p))
+        for moment_id in moments
+        for p in [said.get(moment_id, nobody)]
+    }
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for moment_id, (kind, _starts, _capacity, (_day, hour, weekday)) in moments.items():
         groups[("kind", kind)].append(moment_id)
@@ -110,24 +146,18 @@ def moment_report(
         reach_members: dict[Reach, set[int]] = defaultdict(set)
         attendances = rsvps = shows = capacity = capped_attendances = 0
         for moment_id in ids:
-            _kind, starts, cap, (local_day, _hour, _weekday) = moments[moment_id]
-            who, promised = came.get(moment_id, set()), said.get(moment_id, set())
-            attendances += len(who)
-            rsvps += len(promised)
-            shows += len(who & promised)
+            cap = moments[moment_id][2]
+            who, promised = came.get(moment_id, nobody), said.get(moment_id, nobody)
+            came_n, said_n, shows_n = counted[moment_id]
+            attendances += came_n
+            rsvps += said_n
+            shows += shows_n
             attendees |= who
             rsvpers |= promised
             if cap:
                 capacity += cap
-                capped_attendances += len(who)
-            for member_id in who:
-                before = line.before(member_id, local_day)
-                if first_seen.get(member_id) == starts:
-                    reach = Reach.NEWCOMER
-                elif before in (Posture.TENANT, Posture.ABSENT):
-                    reach = Reach.CONVERTED_TENANT
-                else:
-                    reach = Reach.REGULAR
+                capped_attendances += came_n
+            for member_id, reach in reached.get(moment_id, ()):
                 reach_members[reach].add(member_id)
         out.append(
             MomentGroup(

@@ -18,11 +18,13 @@ A group is shown only when each arm has at least ``min_cell_members`` members.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import itertools
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import InsightNudgeFact
@@ -32,6 +34,7 @@ from hub.insights.reports.postures import PostureTimeline
 from hub.insights.stats import Uplift, uplift
 
 DIMENSIONS = ("rule", "channel", "variant", "timing", "segment", "rank", "month")
+ARMS = ("treatment", "holdout")
 
 Cells = dict[tuple[str, str, str], dict[str, dict[int, list[int]]]]
 """(rule, dimension, value) -> arm -> member -> [decisions, attended]."""
@@ -85,67 +88,53 @@ def rank_bucket(rank: int) -> str:
 
 
 def nudge_cells(session: Session, period: Period, line: PostureTimeline | None) -> Cells:
-    """The site's cells for *period*, summed per member in SQL from the rollup."""
+    """The site's cells for *period*, summed per member from the rollup.
+
+    One covered index range read of the facts, no ``GROUP BY``: the facts are already one row
+    per decision with its groups, and a grouping by every dimension at once would hardly
+    merge any row (measured: 9,000 groups out of 14,000 facts a year at a site), so sorting
+    them in SQL only costs. Each fact counts once in every dimension it has a value for.
+    """
     f = InsightNudgeFact
-    attended = func.sum(case((f.attended, 1), else_=0))
-    scope = (f.site_id == period.site_id, f.day >= period.start, f.day < period.end)
-    rank = case((f.rank <= 5, "1-5"), (f.rank <= 20, "6-20"), else_="21+")
+    query = select(
+        f.rule,
+        f.arm,
+        f.member_id,
+        f.channel,
+        f.variant,
+        f.timing,
+        f.rank,
+        f.month,
+        f.week_start,
+        f.attended,
+    ).where(f.site_id == period.site_id, f.day >= period.start, f.day < period.end)
+    # One fetch (row by row costs more than the rows), only the experiment's two arms.
+    rows = [row for row in session.connection().execute(query).all() if row[1] in ARMS]
+    attended = [bool(row[9]) for row in rows]
     cells = _cells()
-    # One grouped query; each row then counts in every dimension it has a value for.
-    for (
-        rule,
-        arm,
-        member_id,
-        channel,
-        variant,
-        timing,
-        ranked,
-        month,
-        count,
-        came,
-    ) in session.execute(
-        select(
-            f.rule,
-            f.arm,
-            f.member_id,
-            f.channel,
-            f.variant,
-            f.timing,
-            rank,
-            f.month,
-            func.count(),
-            attended,
-        )
-        .where(*scope)
-        .group_by(f.rule, f.arm, f.member_id, f.channel, f.variant, f.timing, rank, f.month)
-    ):
-        if arm not in ("treatment", "holdout"):
-            continue
-        n, y = int(count), int(came or 0)
-        for dimension, value in (
-            ("rule", rule),
-            ("channel", channel),
-            ("variant", variant),
-            ("timing", timing),
-            ("rank", ranked),
-            ("month", month),
-        ):
+
+    def tally(dimension: str, values: list[str] | list[str | None]) -> None:
+        # Counter counts in C: one pass per dimension beats one dictionary update per fact
+        # and dimension in Python.
+        keys = [(row[0], value, row[1], row[2]) for row, value in zip(rows, values, strict=True)]
+        came = Counter(itertools.compress(keys, attended))
+        for key, n in Counter(keys).items():
+            rule, value, arm, member_id = key
             if value:
-                counts = cells[(rule, dimension, value)][arm][member_id]
-                counts[0] += n
-                counts[1] += y
+                cells[(rule, dimension, value)][arm][member_id] = [n, came.get(key, 0)]
+
+    tally("rule", [row[0] for row in rows])
+    tally("channel", [row[3] for row in rows])
+    tally("variant", [row[4] for row in rows])
+    tally("timing", [row[5] for row in rows])
+    tally("rank", [rank_bucket(row[6]) for row in rows])
+    tally("month", [row[7] for row in rows])
     if line is not None:
-        for rule, week, arm, member_id, count, came in session.execute(
-            select(f.rule, f.week_start, f.arm, f.member_id, func.count(), attended)
-            .where(*scope)
-            .group_by(f.rule, f.week_start, f.arm, f.member_id)
-        ):
-            segment = line.before(member_id, week)
-            if segment is None or arm not in ("treatment", "holdout"):
-                continue
-            counts = cells[(rule, "segment", segment.value)][arm][member_id]
-            counts[0] += int(count)
-            counts[1] += int(came or 0)
+        segments: dict[tuple[int, date], str | None] = {}
+        for member_id, week in {(row[2], row[8]) for row in rows}:
+            posture = line.before(member_id, week)
+            segments[(member_id, week)] = posture.value if posture is not None else None
+        tally("segment", [segments[(row[2], row[8])] for row in rows])
     return cells
 
 
@@ -153,8 +142,9 @@ def uplift_rows(cells: Cells, minimum: int, confidence: float = 0.95) -> list[Up
     """Uplift per cell; a cell whose smaller arm has fewer than *minimum* members is hidden."""
     out = []
     for (rule, dimension, value), arms in sorted(cells.items()):
-        treated = [(n, y) for n, y in arms["treatment"].values()]
-        held = [(n, y) for n, y in arms["holdout"].values()]
+        # In member order: the sums behind the interval do not depend on how rows came back.
+        treated = [(n, y) for _, (n, y) in sorted(arms["treatment"].items())]
+        held = [(n, y) for _, (n, y) in sorted(arms["holdout"].items())]
         result: Uplift | Suppressed | None
         if min(len(treated), len(held)) < minimum:
             result = Suppressed(minimum) if treated and held else None

@@ -51,20 +51,24 @@ def member_weeks(
     scope = [d.site_id == period.site_id, d.day >= period.start, d.day < period.end]
     if member_id is not None:
         scope.append(d.member_id == member_id)
-    rows = session.execute(
-        select(
-            d.member_id,
-            d.week_start,
-            func.sum(on_site),
-            func.sum(d.moments_attended),
-            func.sum(d.rsvps),
-            func.sum(d.minutes_desk),
-            func.sum(d.minutes_community),
-            func.sum(d.minutes_meeting + d.minutes_phone_booth + d.minutes_lobby),
-            func.max(d.desk_room_id),
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                d.member_id,
+                d.week_start,
+                func.sum(on_site),
+                func.sum(d.moments_attended),
+                func.sum(d.rsvps),
+                func.sum(d.minutes_desk),
+                func.sum(d.minutes_community),
+                func.sum(d.minutes_meeting + d.minutes_phone_booth + d.minutes_lobby),
+                func.max(d.desk_room_id),
+            )
+            .where(*scope)
+            .group_by(d.member_id, d.week_start)
         )
-        .where(*scope)
-        .group_by(d.member_id, d.week_start)
+        .all()
     )
     out: dict[int, dict[date, MemberWeek]] = defaultdict(dict)
     for member, week, days, moments, rsvps, desk, community, other, desk_room in rows:
@@ -95,42 +99,26 @@ def weeks_of(period: Period) -> list[date]:
 def trailing_periods(
     weeks: dict[date, MemberWeek], ends: list[date], period_days: int
 ) -> dict[date, MemberPeriod]:
-    """For each Monday in *ends* (consecutive weeks), the member's ``period_days`` ending with
-    that week (a rolling sum: each week is added once and removed once)."""
+    """For each Monday in *ends*, the member's ``period_days`` ending with that week.
+
+    Each window is summed afresh, oldest week first (a handful of additions): a running sum
+    that adds each week and later subtracts it leaves rounding residues (``5e-14`` minutes in
+    rooms after every week with room time has left the window), which made room shares out of
+    nothing and made a window depend on the weeks before it.
+    """
     span = period_days // 7
+    back = [timedelta(weeks=i) for i in range(span - 1, -1, -1)]
     out: dict[date, MemberPeriod] = {}
-    if not ends:
-        return out
-    totals = [0.0] * 5
-    window: list[MemberWeek | None] = [
-        weeks.get(ends[0] - timedelta(weeks=back)) for back in range(span - 1, 0, -1)
-    ]
-    for row in window:
-        if row is not None:
-            _add(totals, row, 1)
     for end in ends:
-        row = weeks.get(end)
-        window.append(row)
-        if row is not None:
-            _add(totals, row, 1)
-        if len(window) > span:
-            gone = window.pop(0)
-            if gone is not None:
-                _add(totals, gone, -1)
-        out[end] = MemberPeriod(
-            period_days=period_days,
-            days_on_site=int(totals[0]),
-            moments_attended=int(totals[1]),
-            minutes_desk=totals[2],
-            minutes_community=totals[3],
-            minutes_other_rooms=totals[4],
-        )
+        days = moments = 0
+        desk = community = other = 0.0
+        for step in back:
+            row = weeks.get(end - step)
+            if row is not None:
+                days += row.days_on_site
+                moments += row.moments
+                desk += row.minutes_desk
+                community += row.minutes_community
+                other += row.minutes_other
+        out[end] = MemberPeriod(period_days, days, moments, desk, community, other)
     return out
-
-
-def _add(totals: list[float], row: MemberWeek, sign: int) -> None:
-    totals[0] += sign * row.days_on_site
-    totals[1] += sign * row.moments
-    totals[2] += sign * row.minutes_desk
-    totals[3] += sign * row.minutes_community
-    totals[4] += sign * row.minutes_other

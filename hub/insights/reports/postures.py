@@ -4,6 +4,11 @@ A member's posture at week *W* describes the ``period_days`` ending with *W* (a 
 window), so the trend moves smoothly. The members of a site are those with any rolled-up day
 there in the window or before it in the report's range: a member who never came at all is
 unknown to presence data (a membership roster would add them as absent).
+
+Weeks whose window reaches before the member-day rollups still kept (they expire with the
+identified data, :mod:`hub.insights.retention`) come from the site-level counts folded when
+they expired: the distribution and the value index remain, per-member classifications
+(transitions, conversions, reach, nudge segments) do not.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.db.models import InsightPostureWeek
 from hub.insights.posture import POSTURES, Classification, Posture, classify
 from hub.insights.privacy import Suppressed, guard_counts
 from hub.insights.reports.period import (
@@ -61,6 +68,7 @@ class PostureTimeline:
     """Every member's classification per week (for the moment and nudge reports)."""
 
     by_member: dict[int, dict[date, Classification]]
+    folded: dict[date, InsightPostureWeek] = field(default_factory=dict)
     _previous_week: dict[date, date] = field(default_factory=dict, repr=False, compare=False)
 
     def before(self, member_id: int, day: date) -> Posture | None:
@@ -72,6 +80,21 @@ class PostureTimeline:
         weeks = self.by_member.get(member_id)
         found = weeks.get(week) if weeks is not None else None
         return found.posture if found is not None else None
+
+
+def folded_week(row: InsightPostureWeek, minimum: int) -> PostureWeek:
+    """A week kept as site-level counts past the member rollups' retention."""
+    counts = {
+        Posture.ABSENT: row.absent,
+        Posture.TENANT: row.tenant,
+        Posture.OCCASIONAL: row.occasional,
+        Posture.COWORKER: row.coworker,
+    }
+    members = sum(counts.values())
+    index: float | Suppressed = (
+        row.value_sum / members if members >= minimum else Suppressed(minimum)
+    )
+    return PostureWeek(row.week_start, guard_counts(counts, minimum), members, index)
 
 
 def period_ends(period: Period, settings: InsightsSettings) -> list[date]:
@@ -86,14 +109,27 @@ def timeline(
     span = timedelta(days=settings.posture.period_days)
     weeks_data = member_weeks(session, Period(period.site_id, period.start - span, period.end))
     ends = weeks_of(Period(period.site_id, period.start - timedelta(weeks=1), period.end))
+    w = InsightPostureWeek
+    folded = {
+        row.week_start: row
+        for row in session.scalars(
+            select(w).where(
+                w.site_id == period.site_id,
+                w.week_start >= (ends[0] if ends else period.start),
+                w.week_start < period.end,
+            )
+        )
+    }
     out: dict[int, dict[date, Classification]] = {}
     for member_id, weeks in weeks_data.items():
         joined = min(weeks)  # not a member before their first week seen
         periods = trailing_periods(weeks, ends, settings.posture.period_days)
         out[member_id] = {
-            end: classify(p, settings.posture) for end, p in periods.items() if end >= joined
+            end: classify(p, settings.posture)
+            for end, p in periods.items()
+            if end >= joined and end not in folded  # a folded week's days are (partly) gone
         }
-    return PostureTimeline(out), weeks_data
+    return PostureTimeline(out, folded), weeks_data
 
 
 def posture_report(
@@ -109,6 +145,10 @@ def posture_report(
     minimum = settings.min_cell_members
     rows = []
     for week in weeks_of(period):
+        kept = line.folded.get(week)
+        if kept is not None:
+            rows.append(folded_week(kept, minimum))
+            continue
         found = {m: c[week] for m, c in line.by_member.items() if week in c}
         counts = Counter(c.posture for c in found.values())
         values = [member_value(c.period, settings.value) for c in found.values()]

@@ -64,7 +64,7 @@ def room_usage(
     minimum = settings.min_cell_members
     stats = {
         room_id: (int(hours), float(minutes), int(peak), int(most))
-        for room_id, hours, minutes, peak, most in session.execute(
+        for room_id, hours, minutes, peak, most in session.connection().execute(
             select(
                 h.room_id,
                 func.count(),
@@ -131,13 +131,15 @@ def heatmap(session: Session, period: Period, settings: InsightsSettings) -> lis
     minimum = settings.min_cell_members
     scope = (h.site_id == period.site_id, h.day >= period.start, h.day < period.end)
     days_per_weekday = dict(
-        session.execute(
+        session.connection()
+        .execute(
             select(h.weekday, func.count(func.distinct(h.day))).where(*scope).group_by(h.weekday)
-        ).all()
+        )
+        .all()
     )
     totals = {
         (weekday, hour): (float(minutes), int(most))
-        for weekday, hour, minutes, most in session.execute(
+        for weekday, hour, minutes, most in session.connection().execute(
             select(h.weekday, h.hour, func.sum(h.member_minutes), func.max(h.members))
             .where(*scope)
             .group_by(h.weekday, h.hour)

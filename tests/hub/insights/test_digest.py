@@ -6,18 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.accounts import Role, add_user
 from hub.config import HubConfig, Language
 from hub.db.engine import make_engine, make_sessionmaker
-from hub.insights.digest import build_digest, send_due_digests, site_week, week_to_send
+from hub.db.models import HubState
+from hub.insights.digest import (
+    MAX_ATTEMPTS,
+    build_digest,
+    retry_delay,
+    send_due_digests,
+    site_week,
+    week_to_send,
+)
 from hub.insights.rollups import refresh
 from hub.insights.synthetic import SyntheticSpec, generate
 from tests.hub.channels.conftest import SmtpReceiver
@@ -150,3 +164,109 @@ def test_running_hub_sends_it_on_monday_morning_once_across_restarts(
     # The next Monday, the next week's digest.
     with running_hub(config, clock=lambda: PARIS_MONDAY_0805 + timedelta(weeks=1)):
         wait_until(lambda: len(smtp_receiver.envelopes) == 4, within=20, what="next week's")
+
+
+@dataclass
+class RefusingReceiver(SmtpReceiver):
+    """An SMTP server that refuses its first *refuse* messages (451: try again later)."""
+
+    refuse: int = 0
+    refused: int = 0
+
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        """Refuse while refusals are left, then keep the message."""
+        if self.refused < self.refuse:
+            self.refused += 1
+            return "451 4.3.0 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def refusing_receiver() -> Iterator[RefusingReceiver]:
+    """A real SMTP receiver (aiosmtpd) that refuses the first message it is given."""
+    receiver = RefusingReceiver(port=free_port(), refuse=1)
+    controller = Controller(receiver, hostname="127.0.0.1", port=receiver.port)
+    controller.start()
+    try:
+        yield receiver
+    finally:
+        controller.stop()
+
+
+def deliveries(sessions: sessionmaker[Session]) -> dict[str, dict[str, object]]:
+    """Each manager's delivery record of the week, by address."""
+    with sessions() as session:
+        rows = session.scalars(
+            select(HubState).where(HubState.key.like(f"insights-digest:{SITE}:{WEEK}:%"))
+        )
+        return {str(r.value["email"]): dict(r.value) for r in rows if "email" in r.value}
+
+
+def test_a_refused_digest_is_retried_later_and_an_accepted_one_never_again(
+    filled: sessionmaker[Session], site_config: HubConfig, refusing_receiver: RefusingReceiver
+) -> None:
+    config = with_mail(site_config, refusing_receiver.port)
+    # Monday 08:05: the server refuses the first message it is given and takes the other one.
+    assert asyncio.run(send_due_digests(config, filled, PARIS_MONDAY_0805)) == {SITE: 1}
+    assert refusing_receiver.refused == 1
+    [accepted] = [m["To"] for m in refusing_receiver.messages()]
+    [refused_to] = {"direction@ekilibre.example", "owner@ekilibre.example"} - {accepted}
+    state = deliveries(filled)
+    refused = state[refused_to]
+    assert refused["status"] == "failed"
+    assert refused["attempts"] == 1
+    assert refused["next_at"] == (PARIS_MONDAY_0805 + retry_delay(1)).isoformat()
+    assert refused["detail"]  # what went wrong
+    assert state[accepted]["status"] == "sent"
+
+    # Before the retry time nothing is attempted (the server would accept now).
+    soon = PARIS_MONDAY_0805 + retry_delay(1) - timedelta(minutes=1)
+    assert asyncio.run(send_due_digests(config, filled, soon)) == {}
+    assert len(refusing_receiver.envelopes) == 1
+
+    # At the retry time the refused digest goes, and only it, in its reader's language.
+    retry = PARIS_MONDAY_0805 + retry_delay(1)
+    assert asyncio.run(send_due_digests(config, filled, retry)) == {SITE: 1}
+    received = refusing_receiver.messages()
+    assert [m["To"] for m in received] == [accepted, refused_to]
+    subjects = {
+        "direction@ekilibre.example": "Vivant · éKilibre · semaine du 16/11/2026",
+        "owner@ekilibre.example": "Vivant · éKilibre · week of 2026-11-16",
+    }
+    assert received[1]["Subject"] == subjects[refused_to]
+    assert deliveries(filled)[refused_to]["attempts"] == 2
+
+    # Later passes, from another process on the same database too: nothing is sent twice.
+    engine = make_engine(config.database.url)
+    try:
+        for later in (retry + timedelta(hours=1), retry + timedelta(days=2)):
+            assert asyncio.run(send_due_digests(config, make_sessionmaker(engine), later)) == {}
+    finally:
+        engine.dispose()
+    assert len(refusing_receiver.envelopes) == 2
+    assert {v["status"] for v in deliveries(filled).values()} == {"sent"}
+
+
+def test_retries_back_off_and_give_up(
+    filled: sessionmaker[Session], site_config: HubConfig, refusing_receiver: RefusingReceiver
+) -> None:
+    refusing_receiver.refuse = 10_000  # a server that never accepts
+    config = with_mail(site_config, refusing_receiver.port)
+    now = PARIS_MONDAY_0805
+    waits = []
+    for _ in range(MAX_ATTEMPTS):
+        assert asyncio.run(send_due_digests(config, filled, now)) == {}
+        state = deliveries(filled)["direction@ekilibre.example"]
+        if state["status"] == "abandoned":
+            break
+        following = datetime.fromisoformat(str(state["next_at"]))
+        waits.append(following - now)
+        now = following
+    assert state["status"] == "abandoned"
+    assert state["attempts"] == MAX_ATTEMPTS
+    assert waits[:3] == [timedelta(minutes=15), timedelta(minutes=30), timedelta(hours=1)]
+    assert max(waits) <= timedelta(hours=12)
+    # Two managers, MAX_ATTEMPTS refused messages each; nothing after giving up.
+    assert refusing_receiver.refused == 2 * MAX_ATTEMPTS
+    assert asyncio.run(send_due_digests(config, filled, now + timedelta(days=1))) == {}
+    assert refusing_receiver.refused == 2 * MAX_ATTEMPTS

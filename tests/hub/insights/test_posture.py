@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from hub.config import Language
 from hub.insights.posture import MemberPeriod, Posture, classify
 from hub.insights.privacy import Suppressed, guard_counts
+from hub.insights.reports.period import MemberWeek, trailing_periods
 from hub.insights.settings import PostureSettings
 
 SETTINGS = PostureSettings()
@@ -52,3 +55,25 @@ def test_a_lonely_hidden_cell_takes_another_one_along() -> None:
         "occasional": Suppressed(5),
         "coworker": 0,
     }
+
+
+def test_a_window_after_room_time_has_none_left() -> None:
+    """Weeks with room time, then weeks without: the later windows know no room time at all
+    (a running sum left rounding residues that made room shares out of nothing)."""
+    monday = date(2026, 1, 5)
+    # Added then subtracted in this order, these leave -2.8e-13 in a running sum.
+    minutes = [288.1099417574, 1286.4072317121, 1169.2844665673, 457.0966360352]
+    weeks = {
+        monday + timedelta(weeks=i): MemberWeek(
+            1, monday + timedelta(weeks=i), 3, 0, 0, minutes[i], 0.0, 0.0, None
+        )
+        for i in range(4)
+    }
+    ends = [monday + timedelta(weeks=i) for i in range(12)]
+    periods = trailing_periods(weeks, ends, 28)
+    assert periods[ends[3]].days_on_site == 12
+    for end in ends[7:]:
+        assert periods[end].days_on_site == 0
+        assert periods[end].minutes_in_rooms == 0.0
+        assert periods[end].desk_share is None
+        assert classify(periods[end], PostureSettings()).posture is Posture.ABSENT

@@ -235,3 +235,46 @@ def test_english_manager_reads_english(hub: RunningHub) -> None:
     ]
     assert hidden
     assert set(hidden) == {"fewer than 5 members"}
+
+
+def test_a_repeated_view_is_cached_until_new_rollups_land(hub: RunningHub) -> None:
+    reports, pages = hub.runtime.insights_reports, hub.runtime.insights_pages
+    reports.clear()
+    pages.clear()
+    start, end = default_period("Europe/Paris", datetime.now(UTC))
+    query = {"site": SITE}
+    french = sign_in(hub.runtime.sessions, Role.MANAGER)
+    english = sign_in(hub.runtime.sessions, Role.ADMIN, language="en")
+    with french.client(hub.base_url) as client:
+        first = client.get("/insights", params=query).text
+        assert (reports.misses, reports.hits) == (1, 0)
+        assert client.get("/insights", params=query).text == first
+        assert pages.hits == 1  # the page itself, rendered once
+        assert reports.misses == 1
+        # The CSV of the same page reuses the computed report.
+        assert client.get("/insights/rooms.csv", params=query).status_code == 200
+        assert (reports.misses, reports.hits) == (1, 1)
+    with english.client(hub.base_url) as client:
+        html = client.get("/insights", params=query).text
+        assert "Rooms: use against capacity" in html  # another language: another page …
+        assert (reports.misses, reports.hits) == (1, 2)  # … from the same report
+
+    # New data in the period, rolled up: the next view computes the report again.
+    with hub.runtime.sessions.begin() as session:
+        generate(
+            session,
+            SyntheticSpec(
+                seed=9, sites=1, members_per_site=5, start=end - timedelta(days=7), days=5
+            ),
+        )
+    hub.runtime.refresh_insights(datetime.now(UTC))
+    with french.client(hub.base_url) as client:
+        again = client.get("/insights", params=query).text
+    assert reports.misses == 2
+    assert again != first
+    # A past period, untouched: still served from the cache after the refresh.
+    earlier = {"site": SITE, "from": str(start - timedelta(weeks=2)), "to": str(start)}
+    with french.client(hub.base_url) as client:
+        client.get("/insights", params=earlier)
+        client.get("/insights", params=earlier)
+    assert reports.misses == 3
