@@ -346,11 +346,12 @@ class Ingestor:
     ) -> set[tuple[str, str, str]]:
         """Insert the pairs, skipping known ones; return those that were new.
 
-        Written as one multi-row statement on the driver connection: through the ORM's bulk
-        path the same insert cost more than the rest of the batch (parameter processing per
-        row), and this is the hot path. Values are bound as the column type stores them: naive
-        UTC (see :class:`hub.db.types.UtcDateTime`), on SQLite as the text SQLAlchemy writes
-        (``YYYY-MM-DD HH:MM:SS.ffffff``).
+        Written as one multi-row statement on a cursor of the driver connection, inside the
+        session's transaction: through the ORM's bulk path the same insert cost more than the
+        rest of the batch (parameter processing per row), and even ``exec_driver_sql`` wraps
+        every returned row; this is the hot path. Values are bound as the column type stores
+        them: naive UTC (see :class:`hub.db.types.UtcDateTime`), on SQLite as the text
+        SQLAlchemy writes (``YYYY-MM-DD HH:MM:SS.ffffff``).
         """
         connection = session.connection()
         dialect = connection.dialect
@@ -359,17 +360,20 @@ class Ingestor:
         row = f"({mark}, {mark}, {mark}, {mark})"
         inserted: set[tuple[str, str, str]] = set()
         items = list(keys.items())
-        for start in range(0, len(items), SEEN_ROWS_PER_STATEMENT):
-            chunk = items[start : start + SEEN_ROWS_PER_STATEMENT]
-            params: list[object] = []
-            for (site, node, msg_id), seen in chunk:
-                naive = seen.astimezone(UTC).replace(tzinfo=None)
-                stored = naive.isoformat(" ", "microseconds") if sqlite else naive
-                params += (site, node, msg_id, stored)
-            # Only placeholders are formatted into the statement; every value is a parameter.
-            sql = SEEN_INSERT.format(rows=", ".join([row] * len(chunk)))
-            result = connection.exec_driver_sql(sql, tuple(params))
-            inserted.update((r[0], r[1], r[2]) for r in result)
+        cursor = connection.connection.cursor()
+        try:
+            for start in range(0, len(items), SEEN_ROWS_PER_STATEMENT):
+                chunk = items[start : start + SEEN_ROWS_PER_STATEMENT]
+                params: list[object] = []
+                for (site, node, msg_id), seen in chunk:
+                    naive = seen.astimezone(UTC).replace(tzinfo=None)
+                    stored = naive.isoformat(" ", "microseconds") if sqlite else naive
+                    params += (site, node, msg_id, stored)
+                # Only placeholders are formatted into the statement; every value is a parameter.
+                cursor.execute(SEEN_INSERT.format(rows=", ".join([row] * len(chunk))), params)
+                inserted.update(tuple(r) for r in cursor.fetchall())
+        finally:
+            cursor.close()
         return inserted
 
     def _thirdparty(self, session: Session, message: ThirdPartyMessage) -> bool:
