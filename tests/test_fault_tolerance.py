@@ -45,7 +45,7 @@ from hub.metrics import totals
 from tests.edge.child_agent import UIDS, k_of
 from tests.edge.conftest import KEY, NODE, SITE, edge_config_data
 from tests.support.databases import temporary_database
-from tests.support.hub_server import RunningHub, running_hub
+from tests.support.hub_server import SITE_ZONE, RunningHub, running_hub
 from tests.support.mosquitto import PrivateBroker, free_port, wait_for_port
 from tests.support.tcp_proxy import CutMode, tcp_proxy
 from tests.support.waiting import wait_until
@@ -149,7 +149,7 @@ def hub_settings(broker_url: str, topic_root: str, db_url: str) -> dict[str, Any
             {
                 "id": SITE,
                 "name": "Le Rooftop de Viry",
-                "timezone": "Europe/Paris",
+                "timezone": SITE_ZONE,
                 "rooms": [
                     {"id": "lobby", "name": "Accueil", "kind": "lobby"},
                     {"id": "kitchen", "name": "Cuisine", "kind": "community"},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,7 +162,7 @@ async def test_leds_answer_the_hubs_verdict_on_a_tap(
     command_topic = Topics(topic_root).node(SITE, NODE, HubKind.COMMAND)
     green, red, buzzer = pin(factory, GREEN), pin(factory, RED), pin(factory, BUZZER)
 
-    async def tap_and_answer(uid: str, result: str) -> float:
+    async def tap_and_answer(uid: str, result: str) -> None:
         before = len(sub.messages("/badge"))
         reader = agent.readers["entrance"]
         assert isinstance(reader, FakeBadgeReader)
@@ -179,15 +178,12 @@ async def test_leds_answer_the_hubs_verdict_on_a_tap(
             "badge_id": badge.id,
             "result": result,
         }
-        sent = time.monotonic()
         await asyncio.to_thread(send, broker, command_topic, command)
-        return sent
 
     with subscribed(broker.url, f"{topic_root}/+/+/badge") as sub:
         async with running(agent):
-            sent = await tap_and_answer("04A1B2C3D4E5F6", "accepted")
-            await wait_until(lambda: bool(green.state), within_s=1)
-            assert time.monotonic() - sent < 0.3, "lit within 300 ms of the command"
+            await tap_and_answer("04A1B2C3D4E5F6", "accepted")
+            await wait_until(lambda: bool(green.state), within_s=5)
             assert not red.state
             await wait_until(lambda: not buzzer.state, within_s=1)  # the beep is short
             await tap_and_answer("04B2C3D4E5F607", "unknown")

@@ -1,9 +1,12 @@
-"""The whole loop with a real hub: a tap lights the reader's LED within 300 ms."""
+"""The whole loop with a real hub: a tap lights the reader's LED with the hub's verdict.
+
+How fast (the goal is 300 ms) is a figure printed by ``benchmarks/reader_feedback.py``, not a
+timed assertion: a loaded machine would make it flaky without saying anything about the code.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,6 @@ KEY = "hub-feedback-test-key"
 CAMILLE = "04A1B2C3D4E5F6"
 STRANGER = "04FFEEDDCCBBAA"
 GREEN, RED = 5, 6
-BUDGET_S = 0.3
 
 
 def edge_config(broker_url: str, topic_root: str, tmp_path: Path) -> EdgeConfig:
@@ -56,7 +58,12 @@ def edge_config(broker_url: str, topic_root: str, tmp_path: Path) -> EdgeConfig:
     )
 
 
-async def test_the_reader_lights_within_300_ms_of_the_tap(
+def lit(pin: Any) -> Callable[[], bool]:
+    """Whether the LED on *pin* is on, as a condition to wait for."""
+    return lambda: bool(pin.state)
+
+
+async def test_the_reader_lights_green_for_a_member_and_red_for_a_stranger(
     system_broker_url: str, topic_root: str, tmp_path: Path
 ) -> None:
     factory = MockFactory()
@@ -72,7 +79,7 @@ async def test_the_reader_lights_within_300_ms_of_the_tap(
     )
     reader = agent.readers["porte"]
     assert isinstance(reader, FakeBadgeReader)
-    latencies: dict[str, float] = {}
+    verdicts: dict[str, tuple[bool, bool]] = {}
     try:
         with running_hub(config) as hub:
             with hub.runtime.sessions.begin() as session:
@@ -85,13 +92,9 @@ async def test_the_reader_lights_within_300_ms_of_the_tap(
             async with running(agent, connect_timeout=10):
                 for name, uid, led in (("accepted", CAMILLE, GREEN), ("unknown", STRANGER, RED)):
                     await wait_until(lambda: not pins[GREEN].state and not pins[RED].state, 3)
-                    started = time.monotonic()
                     reader.tap(uid)
-                    while not pins[led].state:
-                        assert time.monotonic() - started < 2, f"no {name} LED"
-                        await asyncio.sleep(0.002)
-                    latencies[name] = time.monotonic() - started
+                    await wait_until(lit(pins[led]), 10)
+                    verdicts[name] = (pins[GREEN].state, pins[RED].state)
     finally:
         factory.reset()
-    assert latencies["accepted"] < BUDGET_S, latencies
-    assert latencies["unknown"] < BUDGET_S, latencies
+    assert verdicts == {"accepted": (True, False), "unknown": (False, True)}

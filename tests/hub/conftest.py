@@ -16,8 +16,12 @@ from tests.support.hub_server import hub_config
 
 @pytest.fixture
 def site_config(db_url: str) -> HubConfig:
-    """The one-site test configuration on this test's database."""
-    return hub_config("mqtt://127.0.0.1:1883", "vivant/v1", db_url)
+    """The one-site test configuration on this test's database, the site in Paris.
+
+    The tests using it work on fixed dates (daylight saving and week boundaries in Paris), not
+    on the wall clock: see :data:`tests.support.hub_server.SITE_ZONE`.
+    """
+    return hub_config("mqtt://127.0.0.1:1883", "vivant/v1", db_url, timezone="Europe/Paris")
 
 
 @pytest.fixture

@@ -42,7 +42,9 @@ NOW = datetime(2026, 3, 18, 11, 0, tzinfo=UTC)  # a Wednesday, before the spring
 @pytest.fixture
 def site() -> SiteSettings:
     """The test site (the same as in ``site_config``), for tests that need no database."""
-    return hub_config("mqtt://127.0.0.1:1883", "vivant/v1", "sqlite://").sites[0]
+    return hub_config(
+        "mqtt://127.0.0.1:1883", "vivant/v1", "sqlite://", timezone="Europe/Paris"
+    ).sites[0]
 
 
 def new_feed(sessions: sessionmaker[Session], site: SiteSettings, source: str) -> int:

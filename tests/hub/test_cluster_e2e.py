@@ -26,6 +26,7 @@ from hub.accounts import Role, create_token
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.models import BadgeTap, SeenMessage
 from tests.support.databases import temporary_database
+from tests.support.hub_server import SITE_ZONE
 from tests.support.mosquitto import PrivateBroker, free_port, wait_for_port
 from tests.support.waiting import wait_until
 from vivant.wire import credential_for
@@ -64,6 +65,7 @@ def write_config(tmp_path: Path, broker: PrivateBroker, db_url: str) -> Path:
             {
                 "id": site,
                 "name": site,
+                "timezone": SITE_ZONE,
                 "rooms": [
                     {"id": "accueil", "name": "Accueil", "kind": "lobby"},
                     {"id": "cuisine", "name": "Cuisine", "kind": "community"},

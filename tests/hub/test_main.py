@@ -99,7 +99,8 @@ def vivant(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_nudges_dry_run_prints_who_would_get_what_and_why_not(tmp_path: Path) -> None:
-    config = hub_config("mqtt://127.0.0.1:1883", "vivant/v1", f"sqlite:///{tmp_path / 'hub.db'}")
+    database = f"sqlite:///{tmp_path / 'hub.db'}"
+    config = hub_config("mqtt://127.0.0.1:1883", "vivant/v1", database, timezone="Europe/Paris")
     data = config.model_dump(mode="json")
     data["mqtt"].pop("password", None)
     path = tmp_path / "hub.yaml"

@@ -21,6 +21,7 @@ from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
 from hub.db.models import BadgeTap, Consent, Credential, CredentialKind, PresenceSession, RoomDwell
 from hub.members import add_member
+from tests.support.hub_server import SITE_ZONE
 from tests.support.mosquitto import PrivateBroker, free_port, wait_for_port
 from tests.support.waiting import wait_until
 from vivant.wire import credential_for
@@ -43,6 +44,7 @@ def write_config(tmp_path: Path, broker: PrivateBroker) -> Path:
             {
                 "id": SITE,
                 "name": "éKilibre",
+                "timezone": SITE_ZONE,
                 "rooms": [
                     {"id": "accueil", "name": "Accueil", "kind": "lobby"},
                     {"id": "cuisine", "name": "Cuisine", "kind": "community"},

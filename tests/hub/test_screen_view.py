@@ -17,7 +17,9 @@ from hub.screen_view import greeting_view, moment_view
 from hub.signing import Purpose, Signer
 from tests.support.hub_server import hub_config
 
-SITE = hub_config("mqtt://127.0.0.1:1883", "vivant/v1", "sqlite://").sites[0]
+SITE = hub_config("mqtt://127.0.0.1:1883", "vivant/v1", "sqlite://", timezone="Europe/Paris").sites[
+    0
+]
 NOW = datetime(2026, 11, 26, 8, 50, tzinfo=UTC)  # 09:50 in Paris
 SIGNER = Signer("screen-view-test-key-of-32-chars")
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
+from tests.support.hub_server import SITE_ZONE
+
 CHROMIUM = Path(os.environ.get("VIVANT_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -43,7 +45,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh 1920×1080 page (its own context: no cookies or cache shared between tests)."""
-    context = browser.new_context(viewport=FULL_HD, locale="fr-FR", timezone_id="Europe/Paris")
+    context = browser.new_context(viewport=FULL_HD, locale="fr-FR", timezone_id=SITE_ZONE)
     try:
         yield context.new_page()
     finally:

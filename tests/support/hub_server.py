@@ -23,6 +23,26 @@ NODE = "entree"
 SCREEN = "hall"
 
 
+def daytime_zone(now: datetime, hour: int = 10) -> str:
+    """A fixed-offset IANA zone in which *now* is about *hour* o'clock (within half an hour).
+
+    Tests seed presence sessions and moments relative to the wall clock ("arrived 95 minutes
+    ago", "starts in 30 minutes"). In Europe/Paris a run at 23:45 would cross the site's 23:30
+    cut-off, which rightly checks everyone out, and midnight, which moves "today's" moments to
+    tomorrow: such tests would fail for an hour or two every night. The sites of the test
+    configurations live in this zone instead, so whenever the suite runs it is mid-morning
+    there; tests about a particular zone (daylight saving in Paris) name it explicitly.
+    """
+    utc = now.astimezone(UTC)
+    offset = round(hour - (utc.hour + utc.minute / 60))
+    offset = (offset + 12) % 24 - 12  # UTC-12 … UTC+11, all of them zones of the database
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # the Etc sign is reversed
+
+
+# Where the sites of the test configurations are: mid-morning at the start of the run.
+SITE_ZONE = daytime_zone(datetime.now(UTC))
+
+
 def hub_config(
     broker_url: str,
     topic_root: str,
@@ -30,8 +50,13 @@ def hub_config(
     *,
     client_id: str = "vivant-hub-test",
     port: int | None = None,
+    timezone: str = SITE_ZONE,
 ) -> HubConfig:
-    """A one-site hub configuration like an installer would write it."""
+    """A one-site hub configuration like an installer would write it.
+
+    The site is in :data:`SITE_ZONE` unless *timezone* says otherwise: tests that run a hub
+    against the wall clock want mid-morning, tests of fixed dates name their zone.
+    """
     return HubConfig.model_validate(
         {
             "mqtt": {"url": broker_url, "topic_root": topic_root, "client_id": client_id},
@@ -42,7 +67,7 @@ def hub_config(
                 {
                     "id": SITE,
                     "name": "éKilibre",
-                    "timezone": "Europe/Paris",
+                    "timezone": timezone,
                     "rooms": [
                         {"id": "accueil", "name": "Accueil", "kind": "lobby"},
                         {"id": "cuisine", "name": "Cuisine", "kind": "community", "capacity": 20},
@@ -158,14 +183,6 @@ def running_hub(
         yield hub
     finally:
         hub.stop()
-
-
-def today_at(hour: int, minute: int = 0, zone: str = "Europe/Paris") -> datetime:
-    """An aware datetime today at *hour*:*minute* in *zone*."""
-    from zoneinfo import ZoneInfo
-
-    local = datetime.now(ZoneInfo(zone))
-    return local.replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
 def in_minutes(minutes: float) -> datetime:

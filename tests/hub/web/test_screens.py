@@ -27,7 +27,7 @@ from hub.screen_auth import screen_token
 from hub.signing import Purpose
 from hub.web import screens
 from tests.support.factories import moment_soon
-from tests.support.hub_server import NODE, SCREEN, SITE, hub_config, running_hub
+from tests.support.hub_server import NODE, SCREEN, SITE, SITE_ZONE, hub_config, running_hub
 from tests.support.mosquitto import free_port
 from tests.support.sse import SseClient
 from vivant.wire import credential_for
@@ -138,6 +138,7 @@ async def test_idle_panels_show_the_coming_days_and_sister_sites(
             {
                 "id": "rooftop-viry",
                 "name": "Le Rooftop de Viry",
+                "timezone": SITE_ZONE,
                 "rooms": [{"id": "rooftop", "name": "Rooftop", "kind": "community"}],
             }
         )
@@ -163,7 +164,7 @@ async def test_idle_panels_show_the_coming_days_and_sister_sites(
     assert panels["upcoming"]["title"] == "Bientôt à éKilibre"
     upcoming = panels["upcoming"]["moments"]
     assert [m["title"] for m in upcoming] == ["Atelier vélo"]
-    local = datetime.now(ZoneInfo("Europe/Paris"))
+    local = datetime.now(ZoneInfo(SITE_ZONE))
     starts = local + timedelta(hours=26)
     if starts.date() == local.date() + timedelta(days=1):
         assert upcoming[0]["day"] == "Demain"

@@ -22,7 +22,15 @@ from hub.presence import on_site_count
 from hub.screen_announce import announce
 from tests.support.browser import screenshot
 from tests.support.factories import moment_soon
-from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub, start_hub
+from tests.support.hub_server import (
+    NODE,
+    SITE,
+    SITE_ZONE,
+    RunningHub,
+    hub_config,
+    running_hub,
+    start_hub,
+)
 from tests.support.mosquitto import free_port
 from tests.support.waiting import wait_until
 from vivant.wire import credential_for
@@ -44,6 +52,7 @@ def config(system_broker_url: str, topic_root: str, tmp_path: Path) -> HubConfig
         {
             "id": "rooftop-viry",
             "name": "Le Rooftop de Viry",
+            "timezone": SITE_ZONE,
             "rooms": [{"id": "rooftop", "name": "Rooftop", "kind": "community"}],
         }
     )

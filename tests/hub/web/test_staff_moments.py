@@ -22,11 +22,11 @@ from hub.members import add_member
 from hub.rsvp import join
 from hub.web.staff_moments import FormError, parse_local
 from tests.support.accounts import SignedIn, sign_in
-from tests.support.hub_server import SITE, RunningHub, hub_config, running_hub
+from tests.support.hub_server import SITE, SITE_ZONE, RunningHub, hub_config, running_hub
 from tests.support.mosquitto import free_port
 from tests.support.waiting import wait_until
 
-PARIS = ZoneInfo("Europe/Paris")
+ZONE = ZoneInfo(SITE_ZONE)  # the site's
 
 
 def config(broker: str, topic_root: str, db_url: str, **site: Any) -> HubConfig:
@@ -52,8 +52,8 @@ def screen_titles(hub: RunningHub) -> list[str]:
 
 
 def local_input(at: datetime) -> str:
-    """A ``datetime-local`` value in the site's zone, as a browser in Paris sends it."""
-    return at.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+    """A ``datetime-local`` value in the site's zone, as a browser there sends it."""
+    return at.astimezone(ZONE).strftime("%Y-%m-%dT%H:%M")
 
 
 def form(staff: SignedIn, start: datetime, **changes: str) -> dict[str, str]:
@@ -101,7 +101,7 @@ def test_create_edit_refuse_cancel_and_restore(hub: RunningHub) -> None:
         assert "Cuisine" in listed
         assert "2 / 12" in listed  # going / capacity, from the RSVPs
         assert "créé par l’équipe" in listed
-        assert local_input(start)[11:] in listed  # the time, in Paris
+        assert local_input(start)[11:] in listed  # the time, in the site's zone
         assert "Atelier vélo" in screen_titles(hub)
 
         editing = client.get("/staff/moments", params={"edit": moment_id}).text
@@ -269,7 +269,8 @@ def test_a_failing_feed_shows_its_error_and_keeps_its_moments(
 
 
 def test_typed_times_are_read_in_the_site_zone_across_the_clock_changes() -> None:
-    site = hub_config("mqtt://127.0.0.1:1883", "unused/v1", "sqlite://").sites[0]
+    paris = config("mqtt://127.0.0.1:1883", "unused/v1", "sqlite://", timezone="Europe/Paris")
+    site = paris.sites[0]
     winter = parse_local("2026-03-28T09:30", site, "start")
     summer = parse_local("2026-03-30T09:30", site, "start")
     assert (winter.astimezone(UTC).hour, summer.astimezone(UTC).hour) == (8, 7)
