@@ -13,7 +13,7 @@ from hub.greeting import Greeting
 from hub.moments import MomentView
 from hub.qr import qr_code, qr_svg
 from hub.rsvp import SCREEN_LINK_MAX_AGE_S, rsvp_url
-from hub.screen_view import greeting_view, moment_view
+from hub.screen_view import greeting_code, greeting_view, moment_view
 from hub.signing import InvalidToken, Purpose, Signer
 from tests.support.hub_server import hub_config
 
@@ -39,11 +39,13 @@ def test_qr_code_is_the_members_rsvp_link_for_the_first_moment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
-    card = greeting_view(greeting(moment(3, -10), moment(4, 120)), SITE, Language.FR,
-                         base_url="https://vivant.example.org/", signer=SIGNER)  # fmt: skip
+    shown = greeting(moment(3, -10), moment(4, 120))
+    card = greeting_view(shown, SITE, Language.FR, base_url="https://vivant.example.org/",
+                         signer=SIGNER)  # fmt: skip
     expected = rsvp_url(SIGNER, "https://vivant.example.org", 7, 3, on_screen=True)
-    assert card["qr"]["svg"] == qr_svg(expected)
-    assert card["qr"]["moment"] == "Petit-déjeuner"
+    assert card["qr"] == {"label": "Scannez pour vous inscrire", "moment": "Petit-déjeuner"}
+    code = greeting_code(shown, base_url="https://vivant.example.org/", signer=SIGNER)
+    assert code == {"id": shown.id, "svg": qr_svg(expected)}  # the card's own code
     token = expected.removeprefix("https://vivant.example.org/rsvp/")
     # Sealed for screens: the member and the moment, short-lived at the RSVP page.
     assert SIGNER.unseal(Purpose.SCREEN_RSVP, token, max_age_s=SCREEN_LINK_MAX_AGE_S) == (7, 3)
@@ -56,7 +58,10 @@ def test_qr_code_is_the_members_rsvp_link_for_the_first_moment(
 
 def test_no_qr_without_a_moment_a_member_or_a_key() -> None:
     def qr(card: Greeting, signer: Signer | None = SIGNER) -> object:
-        return greeting_view(card, SITE, Language.FR, base_url="http://hub", signer=signer)["qr"]
+        caption = greeting_view(card, SITE, Language.FR, base_url="http://hub", signer=signer)
+        code = greeting_code(card, base_url="http://hub", signer=signer)
+        assert (caption["qr"] is None) == (code is None)  # a caption, and then its code
+        return code
 
     assert qr(greeting()) is None
     assert qr(greeting(moment(3, 5), member=None)) is None
