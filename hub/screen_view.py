@@ -1,7 +1,7 @@
 """What a lobby screen receives, in its language and its site's time zone.
 
-Everything here is rendered for display: the browser only places text (and an inline SVG QR
-code), so the page needs no date or translation library and no data it does not show. A member's
+Everything here is rendered for display: the browser only places text (and draws a QR code's
+modules), so the page needs no date or translation library and no data it does not show. A member's
 id travels only inside the signed RSVP link of the QR code, which is the member's own way in.
 """
 
@@ -21,7 +21,7 @@ from hub.greeting import Greeting
 from hub.i18n import gettext, local_date, local_time, ngettext
 from hub.moments import MomentView, day_bounds, todays_moments
 from hub.presence import on_site_count
-from hub.qr import qr_svg
+from hub.qr import qr_modules
 from hub.rsvp import rsvp_url
 from hub.signing import Signer
 
@@ -151,14 +151,18 @@ def _code_link(greeting: Greeting, base_url: str, signer: Signer | None) -> str 
 def greeting_code(
     greeting: Greeting, *, base_url: str, signer: Signer | None
 ) -> dict[str, Any] | None:
-    """The QR code of a greeting card whose ``qr`` is set, as inline SVG (``None`` otherwise).
+    """The QR code of a greeting card whose ``qr`` is set, as modules the page draws
+    (:func:`hub.qr.qr_modules`); ``None`` for a card without one.
 
-    Sent as an event of its own, right after the card: drawing it is the costly part of a
+    Sent as an event of its own, right after the card: making it is the costly part of a
     greeting (a few milliseconds, :mod:`hub.qr`), and the card is on the screens meanwhile.
     The link is anyone's in the hall who photographs it: it lasts minutes
     (:data:`hub.rsvp.SCREEN_LINK_MAX_AGE_S`)."""
     url = _code_link(greeting, base_url, signer)
-    return None if url is None else {"id": greeting.id, "svg": qr_svg(url)}
+    if url is None:
+        return None
+    size, modules = qr_modules(url)
+    return {"id": greeting.id, "size": size, "modules": modules}
 
 
 def _views(

@@ -11,7 +11,7 @@ import pytest
 from hub.config import Language
 from hub.greeting import Greeting
 from hub.moments import MomentView
-from hub.qr import qr_code, qr_svg
+from hub.qr import qr_code, qr_modules
 from hub.rsvp import SCREEN_LINK_MAX_AGE_S, rsvp_url
 from hub.screen_view import greeting_code, greeting_view, moment_view
 from hub.signing import InvalidToken, Purpose, Signer
@@ -45,7 +45,8 @@ def test_qr_code_is_the_members_rsvp_link_for_the_first_moment(
     expected = rsvp_url(SIGNER, "https://vivant.example.org", 7, 3, on_screen=True)
     assert card["qr"] == {"label": "Scannez pour vous inscrire", "moment": "Petit-déjeuner"}
     code = greeting_code(shown, base_url="https://vivant.example.org/", signer=SIGNER)
-    assert code == {"id": shown.id, "svg": qr_svg(expected)}  # the card's own code
+    size, modules = qr_modules(expected)
+    assert code == {"id": shown.id, "size": size, "modules": modules}  # the card's own code
     token = expected.removeprefix("https://vivant.example.org/rsvp/")
     # Sealed for screens: the member and the moment, short-lived at the RSVP page.
     assert SIGNER.unseal(Purpose.SCREEN_RSVP, token, max_age_s=SCREEN_LINK_MAX_AGE_S) == (7, 3)
