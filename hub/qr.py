@@ -1,8 +1,9 @@
-"""QR codes for the lobby screens (segno), fast enough to draw one for every greeting.
+"""QR codes for the lobby screens (segno), fast enough to make one for every greeting.
 
 Left to itself, segno chooses the mask by drawing the symbol with each of the eight masks and
-scoring them (ISO/IEC 18004:2015, 7.8.3): about 25 ms in pure Python for a greeting's link, most
-of the time between a badge tap and the greeting on the lobby screen. Every mask makes a valid
+scoring them (ISO/IEC 18004:2015, 7.8.3): about 25 ms in pure Python for a greeting's link. The
+code follows its card to the screens (``greeting-qr``, :mod:`hub.web.screens`), but a card
+arriving meanwhile waits for it. Every mask makes a valid
 code that every reader decodes; the scoring only avoids patterns that might trouble a poor
 scanner. A greeting's code is shown large, on a screen, with its quiet zone, to a phone held at
 arm's length: a fixed mask does, and segno then encodes in a few milliseconds.
