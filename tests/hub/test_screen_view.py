@@ -14,7 +14,7 @@ from hub.moments import MomentView
 from hub.qr import qr_code, qr_modules
 from hub.rsvp import SCREEN_LINK_MAX_AGE_S, rsvp_url
 from hub.screen_view import greeting_code, greeting_view, moment_view
-from hub.signing import InvalidToken, Purpose, Signer
+from hub.signing import SEALED_LENGTH, InvalidToken, Purpose, Signer
 from tests.support.hub_server import hub_config
 
 SITE = hub_config("mqtt://127.0.0.1:1883", "vivant/v1", "sqlite://").sites[0]
@@ -53,7 +53,7 @@ def test_qr_code_is_the_members_rsvp_link_for_the_first_moment(
     with pytest.raises(InvalidToken):
         SIGNER.loads(Purpose.RSVP, token, max_age_s=10**10)  # not a member's 7-day link
     # Short enough for a small code (large modules on the TV): version 5 at level M here.
-    assert len(expected) == len("https://vivant.example.org/rsvp/") + 32
+    assert len(expected) == len("https://vivant.example.org/rsvp/") + SEALED_LENGTH
     assert qr_code(expected).version == 5
 
 

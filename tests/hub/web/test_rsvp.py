@@ -142,7 +142,7 @@ def test_a_lobby_screens_sealed_link_joins_and_lasts_minutes(hub: RunningHub) ->
     url = rsvp_url(hub.runtime.signer, hub.config.http.base_url, camille, moment, on_screen=True)
     path = url.removeprefix(hub.config.http.base_url)
     token = path.removeprefix("/rsvp/")
-    assert len(token) == 32  # sealed: the ids are not readable (tests/hub/test_signing.py)
+    assert len(token) == 38  # sealed: the ids are not readable (tests/hub/test_signing.py)
     old = Signer(KEY).seal(Purpose.SCREEN_RSVP, camille, moment, now=time.time() - 20 * 60)
     message = Signer(KEY).seal(Purpose.RSVP, camille, moment)  # sealed for another purpose
     with httpx.Client(base_url=hub.base_url) as client:
