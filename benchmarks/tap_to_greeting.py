@@ -1,9 +1,10 @@
 """Tap → greeting latency over the real stack, beside the raw MQTT hop, in one run.
 
 A badge message is published on Mosquitto (as an edge agent would) and the time until the
-greeting arrives on a lobby screen's SSE stream is measured; the same number of messages go
-through a bare paho publisher → subscriber hop on the same broker for comparison. Prints figures;
-asserts nothing about time (machines are noisy: compare the two columns, not absolute values).
+greeting arrives on a lobby screen's SSE stream is measured, and until its QR code follows it
+(``greeting-qr``); the same number of messages go through a bare paho publisher → subscriber hop
+on the same broker for comparison. Prints figures; asserts nothing about time (machines are
+noisy: compare the columns, not absolute values).
 
     .venv/bin/python -m benchmarks.tap_to_greeting [--taps 200] [--database sqlite|postgresql]
         [--broker mqtt://127.0.0.1:1883]
@@ -81,15 +82,15 @@ def raw_hop(host: str, port: int, topic: str, count: int) -> list[float]:
     return [received[k] - sent[k] for k in sent if k in received]
 
 
-async def hub_hop(broker: str, count: int, database: str) -> list[float]:
-    """Publish a badge → greeting event on the SSE stream."""
+async def hub_hop(broker: str, count: int, database: str) -> tuple[list[float], list[float]]:
+    """Publish a badge → greeting event on the SSE stream, and → its QR code event."""
     root = f"b{secrets.token_hex(4)}/vivant/v1"
     config = hub_config(broker, root, database, client_id=f"bench-hub-{root[:9]}")
     parts = urlsplit(broker)
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-edge-{root[:9]}")
     publisher.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
     publisher.loop_start()
-    latencies = []
+    latencies, codes = [], []
     with running_hub(config) as hub:
         with hub.runtime.sessions.begin() as session:
             add_member(
@@ -112,10 +113,12 @@ async def hub_hop(broker: str, count: int, database: str) -> list[float]:
                 publisher.publish(f"{root}/{SITE}/{NODE}/badge", json.dumps(body), qos=1)
                 await sse.next("greeting", within=5)
                 latencies.append(time.perf_counter() - started)
+                await sse.next("greeting-qr", within=5)
+                codes.append(time.perf_counter() - started)
                 await asyncio.sleep(0.01)
     publisher.loop_stop()
     publisher.disconnect()
-    return latencies
+    return latencies, codes
 
 
 def main() -> None:
@@ -136,10 +139,11 @@ def main() -> None:
         tempfile.TemporaryDirectory() as workdir,
         temporary_database(args.database, Path(workdir)) as database,
     ):
-        hub = asyncio.run(hub_hop(args.broker, args.taps, database))
+        hub, codes = asyncio.run(hub_hop(args.broker, args.taps, database))
     print(f"taps: {len(hub)} through the hub ({args.database}), {len(raw)} raw")
     print(f"raw MQTT publish → subscribe   {percentiles(raw)}")
     print(f"badge publish → SSE greeting   {percentiles(hub)}")
+    print(f"badge publish → its QR code    {percentiles(codes)}")
     added = statistics.median(hub) - statistics.median(raw)
     print(f"hub adds at p50: {added * 1000:.2f} ms")
 

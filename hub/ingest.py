@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from hub.broadcast import Broadcaster, ScreenEvent
 from hub.config import HubConfig
@@ -137,15 +137,27 @@ class Ingestor:
         next_tick = time.monotonic() + interval
         while True:
             wait = min(MAX_WAIT_S, max(0.0, next_tick - time.monotonic()))
-            # One hop to the worker thread per batch, never per message.
-            batch = await asyncio.to_thread(self._take, wait)
+            # One hop to the worker thread per batch, never per message; the batch is applied in
+            # the hop that took it (a greeting waits for no second thread switch).
+            batch, effects = await asyncio.to_thread(self._take_and_apply, wait)
             if batch:
-                effects = await self._retrying(self.apply, batch)
+                if effects is None:  # the database is unreachable: retry with backoff
+                    effects = await self._retrying(self.apply, batch)
                 self._ack(batch)
                 self._emit(effects)
             if time.monotonic() >= next_tick:
                 self._emit(await self._retrying(self.tick))
                 next_tick = time.monotonic() + interval
+
+    def _take_and_apply(self, wait: float) -> tuple[list[Inbound], Effects | None]:
+        """:meth:`_take`, then :meth:`apply` (``None`` if the database was unreachable)."""
+        batch = self._take(wait)
+        if not batch:
+            return batch, None
+        try:
+            return batch, self.apply(batch)
+        except OperationalError:
+            return batch, None
 
     def _take(self, wait: float) -> list[Inbound]:
         """Up to ``batch_size`` messages: wait at most *wait* s for the first, none for the rest."""
@@ -420,7 +432,10 @@ class Ingestor:
             badge,
             received,
             exit_reader=badge.reader in node.exit_readers,
-            member=session.get(Member, member_id) if member_id is not None else None,
+            # Its consents in the same query (the greeting reads them): one round trip, not two.
+            member=session.get(Member, member_id, options=[joinedload(Member.consents)])
+            if member_id is not None
+            else None,
             tap_log=taps,
         )
         self._command_seq += 1

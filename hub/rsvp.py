@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.db.models import Consent, Member, MemberConsent, Moment, Rsvp
-from hub.signing import Purpose, Signer
+from hub.signing import MAX_SEALED_ID, Purpose, Signer
 
 
 class RsvpStatus(StrEnum):
@@ -247,9 +247,18 @@ opens the RSVP page for this long only (a link sent to the member lasts up to 7 
 def rsvp_url(
     signer: Signer, base_url: str, member_id: int, moment_id: int, *, on_screen: bool = False
 ) -> str:
-    """The member's signed link to join or leave the moment (messages, lobby QR codes)."""
-    data: dict[str, object] = {"member": member_id, "moment": moment_id}
-    if on_screen:
-        data["via"] = "screen"
-    token = signer.dumps(Purpose.RSVP, data)
+    """The member's signed link to join or leave the moment (messages, lobby QR codes).
+
+    A link for a screen is sealed (:meth:`hub.signing.Signer.seal`): short, so its QR code is
+    small and quick to draw, and the member's id is not readable in it. It lasts
+    :data:`SCREEN_LINK_MAX_AGE_S`; ids too large to seal fall back to a signed ``via: screen``
+    link, which lasts as long.
+    """
+    if on_screen and member_id <= MAX_SEALED_ID and moment_id <= MAX_SEALED_ID:
+        token = signer.seal(Purpose.SCREEN_RSVP, member_id, moment_id)
+    else:
+        data: dict[str, object] = {"member": member_id, "moment": moment_id}
+        if on_screen:
+            data["via"] = "screen"
+        token = signer.dumps(Purpose.RSVP, data)
     return f"{base_url.rstrip('/')}/rsvp/{token}"

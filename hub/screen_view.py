@@ -1,7 +1,7 @@
 """What a lobby screen receives, in its language and its site's time zone.
 
-Everything here is rendered for display: the browser only places text (and an inline SVG QR
-code), so the page needs no date or translation library and no data it does not show. A member's
+Everything here is rendered for display: the browser only places text (and draws a QR code's
+modules), so the page needs no date or translation library and no data it does not show. A member's
 id travels only inside the signed RSVP link of the QR code, which is the member's own way in.
 """
 
@@ -21,7 +21,7 @@ from hub.greeting import Greeting
 from hub.i18n import gettext, local_date, local_time, ngettext
 from hub.moments import MomentView, day_bounds, todays_moments
 from hub.presence import on_site_count
-from hub.qr import qr_svg
+from hub.qr import qr_modules
 from hub.rsvp import rsvp_url
 from hub.signing import Signer
 
@@ -114,9 +114,9 @@ def greeting_view(
     signer: Signer | None,
     going: GoingLookup | None = None,
 ) -> dict[str, Any]:
-    """The greeting card: first name only if the member allowed it; for them only, a QR code to
-    join the first moment shown (a short-lived link: anyone in the hall can photograph it); how
-    many are going when *going* is given."""
+    """The greeting card: first name only if the member allowed it; for them only, the caption
+    of a QR code to join the first moment shown (its picture follows: :func:`greeting_code`);
+    how many are going when *going* is given."""
     if greeting.first_name:
         title = gettext(language, "Hello %(name)s!") % {"name": greeting.first_name}
     else:
@@ -126,15 +126,8 @@ def greeting_view(
         for m in greeting.moments
     ]
     qr = None
-    member_id = greeting.member_id
-    if greeting.moments and greeting.first_name and member_id is not None and signer is not None:
-        first = greeting.moments[0]
-        url = rsvp_url(signer, base_url, member_id, first.id, on_screen=True)
-        qr = {
-            "svg": qr_svg(url),
-            "label": gettext(language, "Scan to join"),
-            "moment": first.title,
-        }
+    if _code_link(greeting, base_url, signer) is not None:
+        qr = {"label": gettext(language, "Scan to join"), "moment": greeting.moments[0].title}
     return {
         "kind": "greeting",
         "id": greeting.id,
@@ -145,6 +138,31 @@ def greeting_view(
         "moments": moments,
         "qr": qr,
     }
+
+
+def _code_link(greeting: Greeting, base_url: str, signer: Signer | None) -> str | None:
+    """The member's short-lived link to the first moment, if the card offers one."""
+    member_id = greeting.member_id
+    if greeting.moments and greeting.first_name and member_id is not None and signer is not None:
+        return rsvp_url(signer, base_url, member_id, greeting.moments[0].id, on_screen=True)
+    return None
+
+
+def greeting_code(
+    greeting: Greeting, *, base_url: str, signer: Signer | None
+) -> dict[str, Any] | None:
+    """The QR code of a greeting card whose ``qr`` is set, as modules the page draws
+    (:func:`hub.qr.qr_modules`); ``None`` for a card without one.
+
+    Sent as an event of its own, right after the card: making it is the costly part of a
+    greeting (a few milliseconds, :mod:`hub.qr`), and the card is on the screens meanwhile.
+    The link is anyone's in the hall who photographs it: it lasts minutes
+    (:data:`hub.rsvp.SCREEN_LINK_MAX_AGE_S`)."""
+    url = _code_link(greeting, base_url, signer)
+    if url is None:
+        return None
+    size, modules = qr_modules(url)
+    return {"id": greeting.id, "size": size, "modules": modules}
 
 
 def _views(

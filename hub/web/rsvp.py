@@ -1,9 +1,10 @@
 """RSVP pages: ``/rsvp/<token>`` shows a moment to one member, with a join or leave button.
 
 The token is the member's credential for this one moment: ``runtime.signer.dumps(Purpose.RSVP,
-{"member": <id>, "moment": <id>})``, made for invitation messages and for the QR code on the
-lobby greeting card. It is refused when forged, made for another purpose, older than seven days,
-or once the moment is over. Pages are in the member's language and the site's time zone.
+{"member": <id>, "moment": <id>})`` in invitation messages, a sealed token of the same two ids
+on the QR code of the lobby greeting card (:func:`hub.rsvp.rsvp_url`). It is refused when forged,
+made for another purpose, older than seven days (fifteen minutes for a screen's), or once the
+moment is over. Pages are in the member's language and the site's time zone.
 
 The same page lets the member stop invitations to moments (and start them again): whoever can
 be invited through a link can refuse the next ones through it, without an account.
@@ -32,7 +33,7 @@ from hub.rsvp import (
     seats_left,
     status_of,
 )
-from hub.signing import InvalidToken, Purpose
+from hub.signing import InvalidToken, Purpose, is_sealed
 from hub.web.auth import same_origin
 from hub.web.deps import RuntimeDep
 from hub.web.ratelimit import PUBLIC_LIMIT, TOO_MANY
@@ -81,13 +82,20 @@ def _open(
 ) -> tuple[Member, Moment, SiteSettings, Language]:
     if runtime.signer is None:
         raise Refused("invalid", 503)
+    member_id: object
+    moment_id: object
     try:
-        data = runtime.signer.loads(Purpose.RSVP, token, TOKEN_MAX_AGE_S)
-        if data.get("via") == "screen":  # shown on a lobby screen: short-lived
-            runtime.signer.loads(Purpose.RSVP, token, SCREEN_LINK_MAX_AGE_S)
+        if is_sealed(token):  # a lobby greeting's QR code (hub.rsvp.rsvp_url): short-lived
+            member_id, moment_id = runtime.signer.unseal(
+                Purpose.SCREEN_RSVP, token, SCREEN_LINK_MAX_AGE_S
+            )
+        else:
+            data = runtime.signer.loads(Purpose.RSVP, token, TOKEN_MAX_AGE_S)
+            if data.get("via") == "screen":  # shown on a lobby screen: short-lived
+                runtime.signer.loads(Purpose.RSVP, token, SCREEN_LINK_MAX_AGE_S)
+            member_id, moment_id = data.get("member"), data.get("moment")
     except InvalidToken as error:
         raise Refused(error.reason, 410 if error.reason == "expired" else 400) from None
-    member_id, moment_id = data.get("member"), data.get("moment")
     if not isinstance(member_id, int) or not isinstance(moment_id, int):
         raise Refused("invalid", 400)
     member = session.get(Member, member_id)

@@ -11,7 +11,9 @@ The stream is Server-Sent Events: the browser's EventSource reconnects by itself
 its state after a hub restart (and itself after an upgrade) without anyone touching the TV.
 
 With many screens on one site, each event is rendered once per language, not once per screen:
-the QR code and the database lookups are the costly part of a greeting.
+the QR code and the database lookups are the costly part of a greeting. The QR code of a
+greeting card is an event of its own (``greeting-qr``, the card's id and the SVG), sent right
+after the card to every screen: the card does not wait for it to be drawn.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from hub.i18n import translations
 from hub.runtime import HubRuntime
 from hub.screen_announce import Announcement, announcement_view
 from hub.screen_auth import token_allows
-from hub.screen_view import greeting_view, screen_state
+from hub.screen_view import greeting_code, greeting_view, screen_state
 from hub.web.auth import client_ip
 from hub.web.deps import RuntimeDep
 from hub.web.ratelimit import TOO_MANY, TooManyRequests, limits_of
@@ -103,21 +105,26 @@ def state(screen: ScreenDep, runtime: RuntimeDep) -> dict[str, Any]:
         return screen_state(session, runtime.config, site, settings.language, datetime.now(UTC))
 
 
+# What a rendered event is kept under: (event id, language), or (greeting id, None) for the QR
+# code of a greeting card, the same in every language.
+_Key = tuple[str, Language | None]
+
+
 class _Rendered:
-    """Events already rendered and encoded, by (event id, language); bounded, shared by threads."""
+    """Events already rendered and encoded, by :data:`_Key`; bounded, shared by threads."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[tuple[str, Language], bytes | None] = OrderedDict()
+        self._items: OrderedDict[_Key, bytes | None] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, Language]) -> tuple[bool, bytes | None]:
+    def get(self, key: _Key) -> tuple[bool, bytes | None]:
         with self._lock:
             if key in self._items:
                 return True, self._items[key]
             return False, None
 
-    def put(self, key: tuple[str, Language], value: bytes | None) -> None:
+    def put(self, key: _Key, value: bytes | None) -> None:
         with self._lock:
             self._items[key] = value
             while len(self._items) > self._size:
@@ -171,8 +178,8 @@ async def _rendered_event(
     if found:
         return cached
     if event.name == "greeting":
-        # Composed with the tap (hub.greeting): no database to read, only the card and its QR
-        # code to draw (a few milliseconds, hub.qr), at once rather than after a thread hop.
+        # Composed with the tap (hub.greeting): no database to read, only text to place (the QR
+        # code follows, _rendered_code), at once rather than after a thread hop.
         rendered = _render_event(runtime, event, site, language)
         _rendered.put(key, rendered)
         return rendered
@@ -193,9 +200,31 @@ async def _rendered_event(
     return await asyncio.shield(task)
 
 
+async def _rendered_code(runtime: HubRuntime, greeting: Greeting) -> bytes | None:
+    """The ``greeting-qr`` event of a greeting card, drawn once for all the screens.
+
+    Drawn after every screen waiting for the card was sent it: this stream first lets the
+    others run (they were all woken by the same event), then the first to come back draws the
+    code on the event loop (a few milliseconds, no database) and the others find it drawn.
+    """
+    await asyncio.sleep(0)
+    key: _Key = (greeting.id, None)
+    found, cached = _rendered.get(key)
+    if found:
+        return cached
+    code = greeting_code(greeting, base_url=runtime.config.http.base_url, signer=runtime.signer)
+    rendered = None
+    if code is not None:
+        data = json.dumps(code)
+        rendered = ServerSentEvent(event="greeting-qr", data=data).encode()
+    _rendered.put(key, rendered)
+    return rendered
+
+
 @router.get("/{site_id}/{screen_id}/events")
 async def events(screen: ScreenDep, runtime: RuntimeDep) -> EventSourceResponse:
-    """Live events for one screen: ``hello`` first, then ``greeting`` and ``announcement``."""
+    """Live events for one screen: ``hello`` first, then ``greeting`` (each followed by its
+    ``greeting-qr`` when the card offers one) and ``announcement``."""
     site, settings = screen
     language = settings.language
     translations(language)  # compile the catalog before the first greeting
@@ -209,7 +238,12 @@ async def events(screen: ScreenDep, runtime: RuntimeDep) -> EventSourceResponse:
                 if event is CLOSE:
                     return
                 rendered = await _rendered_event(runtime, event, site, language)
-                if rendered is not None:
-                    yield rendered
+                if rendered is None:
+                    continue
+                yield rendered
+                if event.name == "greeting" and isinstance(event.data, Greeting):
+                    code = await _rendered_code(runtime, event.data)
+                    if code is not None:
+                        yield code
 
     return EventSourceResponse(stream(), ping=PING_S, headers=NO_STORE)

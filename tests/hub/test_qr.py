@@ -1,12 +1,12 @@
-"""QR codes for the lobby screens: segno's code of the link, with the fixed mask."""
+"""QR codes for the lobby screens: segno's code of the link, with the fixed mask, as modules."""
 
 from __future__ import annotations
 
-import re
+import base64
 
 import segno
 
-from hub.qr import MASK, qr_code, qr_svg
+from hub.qr import MASK, qr_code, qr_modules
 
 LINK = "https://vivant.example.org/rsvp/ekilibre/42?t=" + "AbC-_9" * 12
 
@@ -23,11 +23,16 @@ def test_the_code_holds_the_link_at_level_m_with_the_fixed_mask() -> None:
     assert code.version == segno.make(LINK, error="m", micro=False, boost_error=False).version
 
 
-def test_longer_links_get_larger_symbols_and_the_svg_is_drawn_at_symbol_size() -> None:
+def test_longer_links_get_larger_symbols_and_every_module_is_sent() -> None:
     short, long = qr_code("https://h/r/1"), qr_code(LINK * 3)
     assert long.symbol_size(border=0)[0] > short.symbol_size(border=0)[0]
-    svg = qr_svg(LINK)
-    size = qr_code(LINK).symbol_size(border=0)[0]
-    assert re.search(rf'viewBox="0 0 {size} {size}"', svg)
-    assert 'class="qr-code"' in svg
-    assert LINK not in svg  # the link is in the modules, not in the markup
+    size, modules = qr_modules(LINK)
+    code = qr_code(LINK)
+    assert size == code.symbol_size(border=0)[0]
+    packed = base64.b64decode(modules, validate=True)
+    assert len(packed) == (size * size + 7) // 8
+    bits = "".join(f"{byte:08b}" for byte in packed)
+    rows = [bits[row * size : (row + 1) * size] for row in range(size)]
+    assert rows == ["".join(str(module) for module in row) for row in code.matrix]
+    assert bits[size * size :] == "0" * (len(bits) - size * size)  # padding is light
+    assert "vivant" not in modules  # the link is in the modules, not in the text

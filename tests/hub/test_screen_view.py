@@ -3,18 +3,18 @@ moments labelled in the screen's language and the site's time zone."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from itsdangerous import TimestampSigner
 
 from hub.config import Language
 from hub.greeting import Greeting
 from hub.moments import MomentView
-from hub.qr import qr_svg
-from hub.rsvp import rsvp_url
-from hub.screen_view import greeting_view, moment_view
-from hub.signing import Purpose, Signer
+from hub.qr import qr_code, qr_modules
+from hub.rsvp import SCREEN_LINK_MAX_AGE_S, rsvp_url
+from hub.screen_view import greeting_code, greeting_view, moment_view
+from hub.signing import SEALED_LENGTH, InvalidToken, Purpose, Signer
 from tests.support.hub_server import hub_config
 
 SITE = hub_config("mqtt://127.0.0.1:1883", "vivant/v1", "sqlite://", timezone="Europe/Paris").sites[
@@ -40,20 +40,31 @@ def greeting(
 def test_qr_code_is_the_members_rsvp_link_for_the_first_moment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _self: 1_800_000_000)
-    card = greeting_view(greeting(moment(3, -10), moment(4, 120)), SITE, Language.FR,
-                         base_url="https://vivant.example.org/", signer=SIGNER)  # fmt: skip
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    shown = greeting(moment(3, -10), moment(4, 120))
+    card = greeting_view(shown, SITE, Language.FR, base_url="https://vivant.example.org/",
+                         signer=SIGNER)  # fmt: skip
     expected = rsvp_url(SIGNER, "https://vivant.example.org", 7, 3, on_screen=True)
-    assert card["qr"]["svg"] == qr_svg(expected)
-    assert card["qr"]["moment"] == "Petit-déjeuner"
+    assert card["qr"] == {"label": "Scannez pour vous inscrire", "moment": "Petit-déjeuner"}
+    code = greeting_code(shown, base_url="https://vivant.example.org/", signer=SIGNER)
+    size, modules = qr_modules(expected)
+    assert code == {"id": shown.id, "size": size, "modules": modules}  # the card's own code
     token = expected.removeprefix("https://vivant.example.org/rsvp/")
-    data = SIGNER.loads(Purpose.RSVP, token, max_age_s=10**10)
-    assert data == {"member": 7, "moment": 3, "via": "screen"}  # short-lived at the RSVP page
+    # Sealed for screens: the member and the moment, short-lived at the RSVP page.
+    assert SIGNER.unseal(Purpose.SCREEN_RSVP, token, max_age_s=SCREEN_LINK_MAX_AGE_S) == (7, 3)
+    with pytest.raises(InvalidToken):
+        SIGNER.loads(Purpose.RSVP, token, max_age_s=10**10)  # not a member's 7-day link
+    # Short enough for a small code (large modules on the TV): version 5 at level M here.
+    assert len(expected) == len("https://vivant.example.org/rsvp/") + SEALED_LENGTH
+    assert qr_code(expected).version == 5
 
 
 def test_no_qr_without_a_moment_a_member_or_a_key() -> None:
     def qr(card: Greeting, signer: Signer | None = SIGNER) -> object:
-        return greeting_view(card, SITE, Language.FR, base_url="http://hub", signer=signer)["qr"]
+        caption = greeting_view(card, SITE, Language.FR, base_url="http://hub", signer=signer)
+        code = greeting_code(card, base_url="http://hub", signer=signer)
+        assert (caption["qr"] is None) == (code is None)  # a caption, and then its code
+        return code
 
     assert qr(greeting()) is None
     assert qr(greeting(moment(3, 5), member=None)) is None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.signing import InvalidToken, Purpose, Signer, stored_secret_key
+from hub.signing import SEALED_LENGTH, InvalidToken, Purpose, Signer, stored_secret_key
 
 
 def test_a_token_round_trips_for_its_purpose() -> None:
@@ -34,6 +36,49 @@ def test_an_old_token_has_expired() -> None:
     with pytest.raises(InvalidToken) as expired:
         signer.loads(Purpose.PRIVACY, token, max_age_s=0)
     assert expired.value.reason == "expired"
+
+
+def test_a_sealed_token_holds_two_ids_hidden_for_its_purpose_and_key() -> None:
+    signer = Signer("k" * 32)
+    token = signer.seal(Purpose.SCREEN_RSVP, 7, 3, now=1_800_000_000)
+    assert len(token) == SEALED_LENGTH == 38
+    assert signer.unseal(Purpose.SCREEN_RSVP, token, 60, now=1_800_000_010) == (7, 3)
+    # The ids are not readable in it (as bytes, nor as base64 text).
+    raw = base64.urlsafe_b64decode(token + "==")
+    assert struct.pack("!I", 7) not in raw
+    assert struct.pack("!I", 3) not in raw
+    assert token != signer.seal(Purpose.SCREEN_RSVP, 8, 3, now=1_800_000_000)
+    for other_purpose, other_key in ((Purpose.RSVP, "k" * 32), (Purpose.SCREEN_RSVP, "x" * 32)):
+        with pytest.raises(InvalidToken) as refused:
+            Signer(other_key).unseal(other_purpose, token, 60, now=1_800_000_010)
+        assert refused.value.reason == "invalid"
+
+
+def test_a_sealed_token_changed_anywhere_is_refused() -> None:
+    signer = Signer("k" * 32)
+    token = signer.seal(Purpose.SCREEN_RSVP, 7, 3, now=1_800_000_000)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for index, character in enumerate(token):
+        changed = alphabet[(alphabet.index(character) + 1) % 64]
+        forged = token[:index] + changed + token[index + 1 :]
+        with pytest.raises(InvalidToken):
+            signer.unseal(Purpose.SCREEN_RSVP, forged, 60, now=1_800_000_010)
+    for malformed in ("", token[:-1], token + "A", token[:-1] + "=", token[:-1] + "+"):
+        with pytest.raises(InvalidToken):
+            signer.unseal(Purpose.SCREEN_RSVP, malformed, 60, now=1_800_000_010)
+
+
+def test_a_sealed_token_expires_and_is_not_valid_before_it_was_made() -> None:
+    signer = Signer("k" * 32)
+    token = signer.seal(Purpose.SCREEN_RSVP, 7, 3, now=1_800_000_000)
+    with pytest.raises(InvalidToken) as expired:
+        signer.unseal(Purpose.SCREEN_RSVP, token, 60, now=1_800_000_061)
+    assert expired.value.reason == "expired"
+    with pytest.raises(InvalidToken) as early:
+        signer.unseal(Purpose.SCREEN_RSVP, token, 60, now=1_800_000_000 - 3600)
+    assert early.value.reason == "invalid"
+    with pytest.raises(ValueError, match="2\\*\\*32"):
+        signer.seal(Purpose.SCREEN_RSVP, 2**32, 3)
 
 
 def test_a_short_key_is_refused() -> None:

@@ -136,6 +136,32 @@ def test_a_link_shown_on_a_lobby_screen_lasts_minutes_not_days(hub: RunningHub) 
     assert message_page.status_code == 200  # the member's own link, 20 minutes old
 
 
+def test_a_lobby_screens_sealed_link_joins_and_lasts_minutes(hub: RunningHub) -> None:
+    moment, (camille, _, _) = setup(hub)
+    assert hub.runtime.signer is not None
+    url = rsvp_url(hub.runtime.signer, hub.config.http.base_url, camille, moment, on_screen=True)
+    path = url.removeprefix(hub.config.http.base_url)
+    token = path.removeprefix("/rsvp/")
+    assert len(token) == 38  # sealed: the ids are not readable (tests/hub/test_signing.py)
+    old = Signer(KEY).seal(Purpose.SCREEN_RSVP, camille, moment, now=time.time() - 20 * 60)
+    message = Signer(KEY).seal(Purpose.RSVP, camille, moment)  # sealed for another purpose
+    with httpx.Client(base_url=hub.base_url) as client:
+        page = client.get(path)
+        joined = client.post(path, data={"action": "join"})
+        expired = client.get(f"/rsvp/{old}")
+        other_purpose = client.get(f"/rsvp/{message}")
+        forged = client.get(f"/rsvp/{token[:-1]}{'A' if token[-1] != 'A' else 'B'}")
+    assert page.status_code == 200
+    assert "Atelier pitch" in page.text
+    assert "À tout à l’heure !" in joined.text
+    with hub.runtime.sessions() as session:
+        assert status_of(session, moment, camille) is RsvpStatus.GOING
+    assert expired.status_code == 410  # photographed in the hall 20 minutes ago
+    assert "Ce lien a expiré." in expired.text
+    assert other_purpose.status_code == 400
+    assert forged.status_code == 400
+
+
 def test_a_moment_over_refuses_its_links(hub: RunningHub) -> None:
     site = hub.config.sites[0]
     with hub.runtime.sessions.begin() as session:

@@ -4,6 +4,7 @@ panels, greetings with a QR code, announcements, and a stream that survives rest
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import re
@@ -197,8 +198,12 @@ async def test_greeting_has_a_qr_code_to_join_the_first_moment(
         async with SseClient(hub.events_url).open() as sse:
             tap(topic_root, "0B", "qr-1")
             raw = (await sse.next("greeting")).data
+            raw_code = (await sse.next("greeting-qr")).data  # right after its card
             tap(topic_root, "0A", "qr-2")
             raw_shy = (await sse.next("greeting")).data
+            tap(topic_root, "0B", "qr-3")
+            # What comes after the shy card is the next card: no code for it came between.
+            after_shy = await asyncio.wait_for(sse.events.get(), 5)
     greeting = json.loads(raw)
     assert greeting["kind"] == "greeting"
     assert greeting["title"] == "Bonjour Camille !"
@@ -206,13 +211,16 @@ async def test_greeting_has_a_qr_code_to_join_the_first_moment(
     first = greeting["moments"][0]
     assert (first["going_count"], first["going_names"]) == (1, ["Camille"])
     qr = greeting["qr"]
-    assert qr["label"] == "Scannez pour vous inscrire"
-    assert qr["moment"] == "Petit-déjeuner des coworkers"
-    assert qr["svg"].startswith("<svg")
-    assert 'viewBox="0 0' in qr["svg"]
-    # The member's id is not in the event in clear: only inside the QR code's picture (what the
-    # code links to is checked in tests/hub/test_screen_view.py).
+    assert qr == {"label": "Scannez pour vous inscrire", "moment": "Petit-déjeuner des coworkers"}
+    code = json.loads(raw_code)
+    assert set(code) == {"id", "size", "modules"}
+    assert code["id"] == greeting["id"]  # the code of this card
+    assert code["size"] == 37  # version 5: the sealed link is short (tests/hub/test_qr.py)
+    assert len(base64.b64decode(code["modules"])) == (37 * 37 + 7) // 8
+    # The member's id is not in the events in clear: only inside the QR code's picture (what
+    # the code links to is checked in tests/hub/test_screen_view.py).
     assert "rsvp" not in raw
+    assert "rsvp" not in raw_code
     assert set(greeting) == {"kind", "id", "title", "subtitle", "moments", "qr"}
     assert re.fullmatch(r"[0-9a-f]{32}", greeting["id"])  # the greeting's own id
     assert first["id"] == moment_id
@@ -221,6 +229,8 @@ async def test_greeting_has_a_qr_code_to_join_the_first_moment(
     assert shy_greeting["title"] == "Bienvenue !"
     assert "Timide" not in raw_shy
     assert shy_greeting["qr"] is None
+    assert after_shy.name == "greeting"
+    assert json.loads(after_shy.data)["title"] == "Bonjour Camille !"
 
 
 async def test_announcement_reaches_the_screens_in_their_language(

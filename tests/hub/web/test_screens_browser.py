@@ -116,6 +116,14 @@ def test_badge_greets_and_a_second_badge_is_queued(page: Page, config: HubConfig
         )
         expect(page.locator("#card-qr svg")).to_be_visible()
         expect(page.locator("#card-qr-label")).to_have_text("Scannez pour vous inscrire")
+        # Drawn by the page from the modules (hub.qr.qr_modules): a square of 17 + 4 × version
+        # modules, its top row starting with a finder pattern's 7 dark modules, then a light one.
+        expect(page.locator("#card-qr svg")).to_have_attribute(
+            "viewBox", re.compile(r"0 0 (2[159]|3[37]) \1")
+        )
+        path = page.locator("#card-qr svg path").get_attribute("d") or ""
+        assert path.startswith("M0 0h7v1h-7zM")
+        assert not path.startswith("M0 0h8")
         page.wait_for_timeout(600)  # the card's arrival animation
         screenshot(page, "lobby-greeting-fr-1080p")
 
