@@ -269,7 +269,7 @@ def test_a_failing_feed_shows_its_error_and_keeps_its_moments(
 
 
 def test_typed_times_are_read_in_the_site_zone_across_the_clock_changes() -> None:
-    paris = config("mqtt://127.0.0.1:1883", "unused/v1", "sqlite://", timezone="Europe/Paris")
+    paris = hub_config("mqtt://127.0.0.1:1883", "unused/v1", "sqlite://", timezone="Europe/Paris")
     site = paris.sites[0]
     winter = parse_local("2026-03-28T09:30", site, "start")
     summer = parse_local("2026-03-30T09:30", site, "start")

@@ -133,7 +133,7 @@ def test_the_time_to_look_at_is_read_in_the_chosen_site_zone(
 ) -> None:
     data = hub_config(
         system_broker_url, topic_root, f"sqlite:///{tmp_path / 'hub.db'}",
-        client_id=f"hub-{topic_root[:9]}", port=free_port(),
+        client_id=f"hub-{topic_root[:9]}", port=free_port(), timezone="Europe/Paris",
     ).model_dump(mode="json")  # fmt: skip
     data["mqtt"].pop("password", None)
     data["nudges"] = {"enabled": False}
