@@ -7,6 +7,8 @@ between a member and a stranger, so each tap lights the LED the previous one swi
 goal is 300 ms (edge/feedback.py); this prints figures and asserts nothing about time.
 
     .venv/bin/python -m benchmarks.reader_feedback [--taps 100] [--broker mqtt://127.0.0.1:1883]
+
+By default the broker is a private Mosquitto set up as shipped (Nagle's algorithm off).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from edge.sources.badge import FakeBadgeReader
 from hub.db.models import Consent
 from hub.members import add_member
 from tests.support.hub_server import NODE, SITE, hub_config, running_hub
+from tests.support.mosquitto import broker_or_private
 from vivant.wire import credential_for
 
 KEY = "benchmark-feedback-key"
@@ -155,14 +158,16 @@ def main() -> None:
     """Measure both and print them side by side."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--taps", type=int, default=100)
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--broker", help="an MQTT URL (default: a private Mosquitto as shipped)")
     args = parser.parse_args()
-    parts = urlsplit(args.broker)
-    raw = raw_hop(
-        parts.hostname or "127.0.0.1", parts.port or 1883, f"bench/{secrets.token_hex(4)}/hop", 100
-    )
-    with tempfile.TemporaryDirectory() as workdir:
-        found = asyncio.run(tap_to_led(args.broker, args.taps, Path(workdir)))
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        broker_or_private(args.broker, Path(workdir) / "mosquitto") as broker,
+    ):
+        parts = urlsplit(broker)
+        topic = f"bench/{secrets.token_hex(4)}/hop"
+        raw = raw_hop(parts.hostname or "127.0.0.1", parts.port or 1883, topic, 100)
+        found = asyncio.run(tap_to_led(broker, args.taps, Path(workdir)))
     print(
         f"taps: {len(found['accepted']) + len(found['unknown'])} (member and stranger alternating)"
     )

@@ -7,7 +7,7 @@ on the same broker for comparison. Prints figures; asserts nothing about time (m
 noisy: compare the columns, not absolute values).
 
     .venv/bin/python -m benchmarks.tap_to_greeting [--taps 200] [--database sqlite|postgresql]
-        [--broker mqtt://127.0.0.1:1883]
+        [--broker mqtt://127.0.0.1:1883]  (default: a private Mosquitto set up as shipped)
 
 PostgreSQL is the test server of ``tests/support/databases.py`` (a database made for the run).
 """
@@ -33,6 +33,7 @@ from hub.members import add_member
 from tests.support.databases import temporary_database
 from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, hub_config, running_hub
+from tests.support.mosquitto import broker_or_private
 from tests.support.sse import SseClient
 from vivant.wire import credential_for
 
@@ -125,21 +126,22 @@ def main() -> None:
     """Run both measurements and print them side by side."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--taps", type=int, default=200)
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--broker", help="an MQTT URL (default: a private Mosquitto as shipped)")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    parts = urlsplit(args.broker)
-    raw = raw_hop(
-        parts.hostname or "127.0.0.1",
-        parts.port or 1883,
-        f"bench/{secrets.token_hex(4)}/hop",
-        args.taps,
-    )
     with (
         tempfile.TemporaryDirectory() as workdir,
+        broker_or_private(args.broker, Path(workdir) / "mosquitto") as broker,
         temporary_database(args.database, Path(workdir)) as database,
     ):
-        hub, codes = asyncio.run(hub_hop(args.broker, args.taps, database))
+        parts = urlsplit(broker)
+        raw = raw_hop(
+            parts.hostname or "127.0.0.1",
+            parts.port or 1883,
+            f"bench/{secrets.token_hex(4)}/hop",
+            args.taps,
+        )
+        hub, codes = asyncio.run(hub_hop(broker, args.taps, database))
     print(f"taps: {len(hub)} through the hub ({args.database}), {len(raw)} raw")
     print(f"raw MQTT publish → subscribe   {percentiles(raw)}")
     print(f"badge publish → SSE greeting   {percentiles(hub)}")

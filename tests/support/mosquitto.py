@@ -93,6 +93,7 @@ class PrivateBroker:
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             "max_queued_messages 100000\n"
+            "set_tcp_nodelay true\n"  # as deploy/mosquitto/mosquitto.conf
         )
         conf.write_text(
             # Run as the current user: mosquitto started as root otherwise switches to the
@@ -149,3 +150,17 @@ def private_broker(workdir: Path, extra_config: str = "") -> Iterator[PrivateBro
         yield broker
     finally:
         broker.stop()
+
+
+@contextlib.contextmanager
+def broker_or_private(url: str | None, workdir: Path) -> Iterator[str]:
+    """*url*, or the URL of a private broker set up like the shipped one (benchmarks' default).
+
+    Debian's default configuration leaves Nagle's algorithm on (``set_tcp_nodelay false``), which
+    delays some packets by up to 40 ms; deploy/mosquitto/mosquitto.conf turns it off.
+    """
+    if url is not None:
+        yield url
+        return
+    with private_broker(workdir) as broker:
+        yield broker.url

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
+
 import pytest
 from pydantic import ValidationError
 
@@ -77,3 +80,17 @@ def test_hub_and_edge_files_with_a_wildcard_identity_fail_at_the_line(side: str,
         line.startswith(f"{side}.yaml:") and "must not contain '+', '#' or '/'" in line
         for line in str(error.value).splitlines()
     ), str(error.value)
+
+
+@pytest.mark.mosquitto
+def test_a_client_sends_each_packet_at_once(system_broker_url: str) -> None:
+    """Nagle's algorithm is off: a packet never waits for the broker to acknowledge the last."""
+    settings = MqttSettings(url=system_broker_url)
+    client = new_client(settings, f"nodelay-{uuid.uuid4().hex[:8]}", clean_session=True)
+    client.connect(settings.host, settings.port)
+    try:
+        sock = client.socket()
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        client.disconnect()
