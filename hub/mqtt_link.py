@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
-from hub.mqtt_worker import WorkerSpec, read_frame, spec_to_json, write_frame
+from hub.admission import Registry, Verdict
+from hub.mqtt_worker import Message, WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Inbound(NamedTuple):
     received_mono: float  # time.monotonic(), for latency
     link: str = ""  # which connection it came by (its mid is that connection's)
     worker: int = 0  # which worker process of that connection (acknowledged only by it)
+    verdict: Verdict | None = None  # screened by the worker (hub.admission), else None
 
 
 class HubMqtt:
@@ -64,6 +66,7 @@ class HubMqtt:
         subscriptions: list[str] | None = None,
         link: str = "",
         status_topic: str | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
@@ -85,6 +88,7 @@ class HubMqtt:
             ],
             status_topic=status_topic or self.topics.hub_status,
             announce=[(t, p.decode("utf-8")) for t, p in on_connect_publish or []],
+            registry=registry.to_json() if registry is not None else None,
         )
         self._write_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -180,7 +184,10 @@ class HubMqtt:
                     if not self._stopping.is_set():
                         log.warning("hub lost the broker (%s); reconnecting", frame[1])
         except (OSError, ValueError, EOFError):
-            pass  # closed while stopping
+            if not self._stopping.is_set():  # else: closed while stopping
+                # The worker would wait forever for us to read: end it, a new one takes over.
+                log.exception("unreadable frame from the MQTT worker; ending it")
+                process.kill()
         self.connected.clear()
         if self._stopping.is_set():
             return
@@ -190,12 +197,11 @@ class HubMqtt:
         if not self._stopping.is_set():
             self._spawn()
 
-    def _enqueue(
-        self, batch: list[tuple[str, bytes, int, int, bool, float, float]], worker: int
-    ) -> None:
-        for topic, payload, qos, mid, retain, received_at, received_mono in batch:
+    def _enqueue(self, batch: list[Message], worker: int) -> None:
+        link = self.link
+        for topic, payload, qos, mid, retain, received_at, received_mono, verdict in batch:
             item = Inbound(
-                topic, payload, qos, mid, retain, received_at, received_mono, self.link, worker
+                topic, payload, qos, mid, retain, received_at, received_mono, link, worker, verdict
             )
             if self._on_received is not None:
                 self._on_received()
