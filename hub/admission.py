@@ -1,16 +1,15 @@
 """Which BLE windows and sensor readings get in: authorised by topic, validated, made compact.
 
 BLE windows and sensor readings are most of what the hub receives (about 95 % of a typical
-mix). The hub's MQTT worker process (:mod:`hub.mqtt_worker`) screens each of them as it arrives,
-on a core of its own: the topic must name a node registered at the site, the payload must follow
-the wire contract (:mod:`vivant.wire`, the one place its rules are written) and its room must be
-one the node serves. The worker forwards the verdict with the message, as a plain tuple that
-:mod:`marshal` carries: the facts the engine applies, or the reason for the rejection, which the
-engine counts and logs like its own. The engine (:mod:`hub.ingest`) thus neither parses nor
-validates these payloads again; it screens a message itself only if nobody did (no worker).
+mix). Each is screened once: the topic must name a node registered at the site, the payload must
+follow the wire contract (:mod:`vivant.wire`, the one place its rules are written) and its room
+must be one the node serves. The verdict is a plain tuple (only str, int, float and tuples, so it
+could travel between processes): the facts to apply, or the reason for the rejection, which the
+ingest engine counts and logs. The engine then works on small named tuples rather than pydantic
+models on its hot path.
 
 Anything else (badge taps, status, telemetry, third-party topics, the hub's own publications) is
-not screened here (``None``): the engine classifies it as before.
+not screened here (``None``): the engine classifies it itself.
 """
 
 from __future__ import annotations
@@ -81,21 +80,6 @@ class Registry:
         return cls(
             config.mqtt.topic_root,
             {(s.id, n.id): frozenset(n.rooms) for s in config.sites for n in s.nodes},
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """As JSON, for the worker's start-up spec."""
-        return {
-            "root": self.root,
-            "nodes": [[site, node, sorted(rooms)] for (site, node), rooms in self.rooms.items()],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Registry:
-        """Read back what :meth:`to_json` wrote."""
-        return cls(
-            str(data["root"]),
-            {(str(s), str(n)): frozenset(map(str, rooms)) for s, n, rooms in data["nodes"]},
         )
 
     def screen(self, topic: str, payload: bytes) -> Verdict | None:

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL_S = 60.0
 MAX_WAIT_S = 0.5  # bounds how long a stopping hub waits for its worker thread
+BUSY_BATCH = 50  # after a batch this large, the next one may wait LINGER_S to fill up
+LINGER_S = 0.005
 SEEN_ROWS_PER_STATEMENT = 500  # 4 parameters each: far below SQLite's and PostgreSQL's limits
 SEEN_INSERT = (
     "INSERT INTO seen_messages (site_id, node_id, msg_id, seen_at) VALUES {rows} "
@@ -129,6 +131,7 @@ class Ingestor:
         # state (the runtime saving it at shutdown) takes this lock too.
         self.work_lock = threading.Lock()
         self._command_seq = 0
+        self._last_batch = 0
         self.applied = 0
 
     async def run(self) -> None:
@@ -154,13 +157,23 @@ class Ingestor:
         except queue.Empty:
             return []
         limit = self.config.ingest.batch_size
+        self._drain(batch, limit)
+        if len(batch) < limit and self._last_batch >= BUSY_BATCH:
+            # Under load, a batch taken as soon as a few messages are there would be small:
+            # per-batch costs (commit, thread hops, acknowledgement) would then be paid for
+            # every few messages, and slow the hub down just when it is busy. Let it fill a bit.
+            time.sleep(LINGER_S)
+            self._drain(batch, limit)
+        self._last_batch = len(batch)
+        self._metrics.queue_depth.set(self._queue.qsize())
+        return batch
+
+    def _drain(self, batch: list[Inbound], limit: int) -> None:
         while len(batch) < limit:
             try:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
-                break
-        self._metrics.queue_depth.set(self._queue.qsize())
-        return batch
+                return
 
     async def _retrying(self, work: Callable[..., Effects], *args: object) -> Effects:
         """Run *work* in the worker thread; while the database is unreachable, retry."""
@@ -287,10 +300,8 @@ class Ingestor:
 
     def _classify(self, message: Inbound) -> Observation | NodeEvent | ThirdPartyMessage | None:
         """Check topic, node, payload and room; ``None`` for the hub's own publications."""
-        verdict = message.verdict
-        if verdict is None:  # not screened by the MQTT worker: screen it here (hub.admission)
-            verdict = self._registry.screen(message.topic, message.payload)
-        if verdict is not None:
+        verdict = self._registry.screen(message.topic, message.payload)
+        if verdict is not None:  # a BLE window or a sensor reading (hub.admission)
             topic, facts = admit(verdict)  # raises Rejected
             return Observation(topic, facts, datetime.fromtimestamp(message.received_at, tz=UTC))
         if not message.topic.startswith(self._root_prefix):

@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
-from hub.admission import Registry, Verdict
 from hub.mqtt_worker import Message, WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
 
@@ -48,7 +47,6 @@ class Inbound(NamedTuple):
     received_mono: float  # time.monotonic(), for latency
     link: str = ""  # which connection it came by (its mid is that connection's)
     worker: int = 0  # which worker process of that connection (acknowledged only by it)
-    verdict: Verdict | None = None  # screened by the worker (hub.admission), else None
 
 
 class HubMqtt:
@@ -66,7 +64,6 @@ class HubMqtt:
         subscriptions: list[str] | None = None,
         link: str = "",
         status_topic: str | None = None,
-        registry: Registry | None = None,
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
@@ -88,7 +85,6 @@ class HubMqtt:
             ],
             status_topic=status_topic or self.topics.hub_status,
             announce=[(t, p.decode("utf-8")) for t, p in on_connect_publish or []],
-            registry=registry.to_json() if registry is not None else None,
         )
         self._write_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -199,9 +195,9 @@ class HubMqtt:
 
     def _enqueue(self, batch: list[Message], worker: int) -> None:
         link = self.link
-        for topic, payload, qos, mid, retain, received_at, received_mono, verdict in batch:
+        for topic, payload, qos, mid, retain, received_at, received_mono in batch:
             item = Inbound(
-                topic, payload, qos, mid, retain, received_at, received_mono, link, worker, verdict
+                topic, payload, qos, mid, retain, received_at, received_mono, link, worker
             )
             if self._on_received is not None:
                 self._on_received()

@@ -12,16 +12,11 @@ then a :mod:`marshal` body (both ends are the same interpreter; nothing else wri
 pipes). Hub → worker: the :class:`WorkerSpec` as JSON first, then ``("a", [(mid, qos), …])``
 acknowledgements, ``("p", topic, payload, qos, retain)`` publications and ``("s", timeout)``
 to stop. Worker → hub: ``("m", [message, …])``, ``("c",)`` connected, ``("d", reason)``
-disconnected. Messages are tuples ``(topic, payload, qos, mid, retain, time, monotonic,
-verdict)``.
+disconnected. Messages are tuples ``(topic, payload, qos, mid, retain, time, monotonic)``.
 
-Given the registry of nodes, the worker also screens BLE windows and sensor readings as they
-arrive (:mod:`hub.admission`): authorisation, validation against the wire contract, compact
-facts or the reason for a rejection, in the message's ``verdict`` (``None`` when not screened).
-That work then runs on this process's core, in parallel with the hub's ingest engine, which was
-the limit of the hub's rate (JSON validation was a third of its time). It runs in paho's own
-thread, in the message callback: a second thread would have to win the interpreter lock back
-from paho's socket reads, the contention this process exists to avoid.
+Validation stays in the hub: screening messages here (tried, with :mod:`hub.admission`) made
+this process the slower one on a two-core machine shared with the broker, and the hub's rate
+fell.
 
 Back-pressure is kept: when the hub stops reading (its ingest queue is full), the pipe fills, the
 worker's buffer fills, paho stops reading and the broker stops sending once the hub's in-flight
@@ -46,7 +41,6 @@ from typing import IO, Any
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.admission import Registry, Verdict
 from vivant.mqtt import MqttSettings, new_client
 from vivant.wire.payloads import Status
 
@@ -54,7 +48,7 @@ log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("!I")
 BUFFER_MESSAGES = 2000  # messages held by the worker while the hub is busy; then paho waits
-Message = tuple[str, bytes, int, int, bool, float, float, Verdict | None]
+Message = tuple[str, bytes, int, int, bool, float, float]
 
 
 @dataclass(frozen=True)
@@ -66,7 +60,6 @@ class WorkerSpec:
     subscriptions: list[str]  # all at QoS 1
     status_topic: str
     announce: list[tuple[str, str]] = field(default_factory=list)  # retained on connect
-    registry: dict[str, Any] | None = None  # hub.admission.Registry as JSON: screen messages
 
     @staticmethod
     def settings_of(settings: MqttSettings) -> dict[str, Any]:
@@ -118,7 +111,6 @@ class Worker:
         self._buffer: list[Message] = []
         self._ready = threading.Condition()
         self._stopping = False
-        self._registry = Registry.from_json(spec.registry) if spec.registry else None
         settings = MqttSettings.model_validate(spec.settings)
         self._settings = settings
         self._client = new_client(settings, spec.client_id, clean_session=False)
@@ -216,23 +208,14 @@ class Worker:
         self._send(("d", str(reason)))
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        received_at, received_mono = time.time(), time.monotonic()
-        topic, payload = message.topic, bytes(message.payload)
-        verdict = None
-        if self._registry is not None:
-            try:
-                verdict = self._registry.screen(topic, payload)
-            except Exception:  # a bug: the hub screens the message itself and reports it
-                log.exception("could not screen a message on %s", topic)
         item = (
-            topic,
-            payload,
+            message.topic,
+            bytes(message.payload),
             message.qos,
             message.mid,
             bool(message.retain),
-            received_at,
-            received_mono,
-            verdict,
+            time.time(),
+            time.monotonic(),
         )
         with self._ready:
             # Wait while the hub is behind (back-pressure: paho stops reading, the broker stops
@@ -268,7 +251,6 @@ def main() -> int:
         subscriptions=list(raw["subscriptions"]),
         status_topic=raw["status_topic"],
         announce=[(t, p) for t, p in raw["announce"]],
-        registry=raw.get("registry"),
     )
     sys.stdout = sys.stderr  # stdout carries frames only
     status = Worker(spec, commands, events).run()

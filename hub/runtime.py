@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.admission import Registry
 from hub.attendance import infer_attendance
 from hub.broadcast import Broadcaster
 from hub.calendar import SyncReport, sync_feed
@@ -204,7 +203,6 @@ class HubRuntime:
                 subscriptions=[f"{config.mqtt.topic_root}/{site}/#" for site in sites],
                 link=group,
                 status_topic=f"{config.mqtt.topic_root}/hub/{group}",
-                registry=Registry.of(config),
             )
         announce = discovery_messages(config) if config.home_assistant_discovery else []
         return HubMqtt(
@@ -212,7 +210,6 @@ class HubRuntime:
             self._inbox,
             extra_subscriptions=subscriptions(config.thirdparty),
             on_connect_publish=announce,
-            registry=Registry.of(config),
         )
 
     def served_sites(self) -> set[str]:
