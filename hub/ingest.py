@@ -24,6 +24,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from hub.admission import BleFacts, Registry, SensorFacts, admit
 from hub.broadcast import Broadcaster, ScreenEvent
 from hub.config import HubConfig
 from hub.db.models import BadgeTap, Member, Node, SeenMessage
@@ -39,11 +40,9 @@ from vivant.wire.errors import Rejected, RejectReason
 from vivant.wire.payloads import (
     MAX_PAYLOAD_BYTES,
     Badge,
-    BleWindow,
     Feedback,
     FeedbackCommand,
     NodeConfig,
-    Sensor,
     SensorParams,
     Status,
     Telemetry,
@@ -54,6 +53,8 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL_S = 60.0
 MAX_WAIT_S = 0.5  # bounds how long a stopping hub waits for its worker thread
+BUSY_BATCH = 50  # after a batch this large, the next one may wait LINGER_S to fill up
+LINGER_S = 0.005
 SEEN_ROWS_PER_STATEMENT = 500  # 4 parameters each: far below SQLite's and PostgreSQL's limits
 SEEN_INSERT = (
     "INSERT INTO seen_messages (site_id, node_id, msg_id, seen_at) VALUES {rows} "
@@ -74,7 +75,7 @@ class Observation(NamedTuple):
     """A validated, authorised badge, BLE window or sensor reading, not yet deduplicated."""
 
     topic: NodeTopic
-    payload: Badge | BleWindow | Sensor
+    payload: Badge | BleFacts | SensorFacts
     received: datetime
 
 
@@ -118,6 +119,7 @@ class Ingestor:
         self._clock = clock
         self._limiter = LogLimiter(log)
         self._nodes = {(s.id, n.id): n for s in config.sites for n in s.nodes}
+        self._registry = Registry.of(config)
         self.live = live
         self._badge_owners = BadgeOwners()
         self._greeter = Greeter(sessions)
@@ -129,6 +131,7 @@ class Ingestor:
         # state (the runtime saving it at shutdown) takes this lock too.
         self.work_lock = threading.Lock()
         self._command_seq = 0
+        self._last_batch = 0
         self.applied = 0
 
     async def run(self) -> None:
@@ -166,13 +169,23 @@ class Ingestor:
         except queue.Empty:
             return []
         limit = self.config.ingest.batch_size
+        self._drain(batch, limit)
+        if len(batch) < limit and self._last_batch >= BUSY_BATCH:
+            # Under load, a batch taken as soon as a few messages are there would be small:
+            # per-batch costs (commit, thread hops, acknowledgement) would then be paid for
+            # every few messages, and slow the hub down just when it is busy. Let it fill a bit.
+            time.sleep(LINGER_S)
+            self._drain(batch, limit)
+        self._last_batch = len(batch)
+        self._metrics.queue_depth.set(self._queue.qsize())
+        return batch
+
+    def _drain(self, batch: list[Inbound], limit: int) -> None:
         while len(batch) < limit:
             try:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
-                break
-        self._metrics.queue_depth.set(self._queue.qsize())
-        return batch
+                return
 
     async def _retrying(self, work: Callable[..., Effects], *args: object) -> Effects:
         """Run *work* in the worker thread; while the database is unreachable, retry."""
@@ -299,6 +312,10 @@ class Ingestor:
 
     def _classify(self, message: Inbound) -> Observation | NodeEvent | ThirdPartyMessage | None:
         """Check topic, node, payload and room; ``None`` for the hub's own publications."""
+        verdict = self._registry.screen(message.topic, message.payload)
+        if verdict is not None:  # a BLE window or a sensor reading (hub.admission)
+            topic, facts = admit(verdict)  # raises Rejected
+            return Observation(topic, facts, datetime.fromtimestamp(message.received_at, tz=UTC))
         if not message.topic.startswith(self._root_prefix):
             if len(message.payload) > MAX_PAYLOAD_BYTES:
                 raise Rejected(RejectReason.TOO_LARGE, f"{len(message.payload)} bytes")
@@ -323,6 +340,7 @@ class Ingestor:
         payload = decode_edge(parsed.kind, message.payload)
         if isinstance(payload, Telemetry):
             return parsed, payload, received
+        assert isinstance(payload, Badge)  # BLE windows and sensor readings: screened above
         if payload.room not in node_settings.rooms:
             raise Rejected(
                 RejectReason.ROOM_MISMATCH,
@@ -339,51 +357,47 @@ class Ingestor:
         """
         if not observations:
             return []
-        keys: dict[tuple[str, str, str], datetime] = {}
-        for o in observations:
-            keys.setdefault((o.topic.site, o.topic.node, o.payload.id), o.received)
-        inserted = self._record_seen(session, keys)
+        keys = [(o.topic.site, o.topic.node, o.payload.id) for o in observations]
+        inserted = self._record_seen(session, dict.fromkeys(keys), self._clock())
         fresh: list[Observation] = []
-        for o in observations:
-            key = (o.topic.site, o.topic.node, o.payload.id)
+        for o, key in zip(observations, keys, strict=True):
             if key in inserted:
                 inserted.discard(key)  # a repeat inside the batch is a duplicate too
                 fresh.append(o)
-            else:
-                self._metrics.duplicates.inc()
+        if len(fresh) < len(observations):
+            self._metrics.duplicates.inc(len(observations) - len(fresh))
         return fresh
 
     def _record_seen(
-        self, session: Session, keys: dict[tuple[str, str, str], datetime]
+        self, session: Session, keys: dict[tuple[str, str, str], None], seen: datetime
     ) -> set[tuple[str, str, str]]:
-        """Insert the pairs, skipping known ones; return those that were new.
+        """Insert the pairs (in order, each once), skipping known ones; return those that were new.
 
         Written as one multi-row statement on a cursor of the driver connection, inside the
         session's transaction: through the ORM's bulk path the same insert cost more than the
         rest of the batch (parameter processing per row), and even ``exec_driver_sql`` wraps
-        every returned row; this is the hot path. Values are bound as the column type stores
-        them: naive UTC (see :class:`hub.db.types.UtcDateTime`), on SQLite as the text
-        SQLAlchemy writes (``YYYY-MM-DD HH:MM:SS.ffffff``).
+        every returned row; this is the hot path. Every pair of the batch is stamped with the
+        same time, *seen* (when the batch is applied: what the deduplication window counts
+        from), bound as the column type stores it: naive UTC (see
+        :class:`hub.db.types.UtcDateTime`), on SQLite as the text SQLAlchemy writes
+        (``YYYY-MM-DD HH:MM:SS.ffffff``).
         """
         connection = session.connection()
         dialect = connection.dialect
-        sqlite = dialect.name == "sqlite"
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         row = f"({mark}, {mark}, {mark}, {mark})"
+        naive = seen.astimezone(UTC).replace(tzinfo=None)
+        stored = naive.isoformat(" ", "microseconds") if dialect.name == "sqlite" else naive
         inserted: set[tuple[str, str, str]] = set()
-        items = list(keys.items())
+        items = list(keys)
         cursor = connection.connection.cursor()
         try:
             for start in range(0, len(items), SEEN_ROWS_PER_STATEMENT):
                 chunk = items[start : start + SEEN_ROWS_PER_STATEMENT]
-                params: list[object] = []
-                for (site, node, msg_id), seen in chunk:
-                    naive = seen.astimezone(UTC).replace(tzinfo=None)
-                    stored = naive.isoformat(" ", "microseconds") if sqlite else naive
-                    params += (site, node, msg_id, stored)
+                params = [value for key in chunk for value in (*key, stored)]
                 # Only placeholders are formatted into the statement; every value is a parameter.
                 cursor.execute(SEEN_INSERT.format(rows=", ".join([row] * len(chunk))), params)
-                inserted.update(tuple(r) for r in cursor.fetchall())
+                inserted.update(cursor.fetchall())  # tuples with both drivers
         finally:
             cursor.close()
         return inserted

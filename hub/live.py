@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.admission import BleFacts, SensorFacts
 from hub.config import HubConfig, SiteSettings
 from hub.db.models import (
     Consent,
@@ -200,13 +201,21 @@ class LiveState:
     # -- ingest -------------------------------------------------------------------------------
 
     def observe(
-        self, session: Session, topic: NodeTopic, payload: BleWindow | Sensor, effects: object
+        self,
+        session: Session,
+        topic: NodeTopic,
+        payload: BleWindow | Sensor | BleFacts | SensorFacts,
+        effects: object,
     ) -> None:
-        """Apply one BLE window or sensor reading (inside the batch's transaction)."""
+        """Apply one BLE window or sensor reading (inside the batch's transaction).
+
+        The ingest engine passes the compact facts of :mod:`hub.admission`; the wire models, with
+        the same fields, are accepted too.
+        """
         live = self.sites.get(topic.site)
         if live is None:
             return
-        if isinstance(payload, Sensor):
+        if isinstance(payload, Sensor | SensorFacts):
             room = live.rooms.get(payload.room)
             if room is not None:
                 room.on_sensor(payload.kind, payload.value, payload.ts)
@@ -225,7 +234,9 @@ class LiveState:
             return
         self._ble(session, live, topic, payload)
 
-    def _ble(self, session: Session, live: SiteLive, topic: NodeTopic, window: BleWindow) -> None:
+    def _ble(
+        self, session: Session, live: SiteLive, topic: NodeTopic, window: BleWindow | BleFacts
+    ) -> None:
         anonymous = window.anonymous
         for reading in window.tags:
             owner = self.tags.owner(session, reading.tag)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
-from hub.mqtt_worker import WorkerSpec, read_frame, spec_to_json, write_frame
+from hub.mqtt_worker import Message, WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,10 @@ class HubMqtt:
                     if not self._stopping.is_set():
                         log.warning("hub lost the broker (%s); reconnecting", frame[1])
         except (OSError, ValueError, EOFError):
-            pass  # closed while stopping
+            if not self._stopping.is_set():  # else: closed while stopping
+                # The worker would wait forever for us to read: end it, a new one takes over.
+                log.exception("unreadable frame from the MQTT worker; ending it")
+                process.kill()
         self.connected.clear()
         if self._stopping.is_set():
             return
@@ -190,12 +193,11 @@ class HubMqtt:
         if not self._stopping.is_set():
             self._spawn()
 
-    def _enqueue(
-        self, batch: list[tuple[str, bytes, int, int, bool, float, float]], worker: int
-    ) -> None:
+    def _enqueue(self, batch: list[Message], worker: int) -> None:
+        link = self.link
         for topic, payload, qos, mid, retain, received_at, received_mono in batch:
             item = Inbound(
-                topic, payload, qos, mid, retain, received_at, received_mono, self.link, worker
+                topic, payload, qos, mid, retain, received_at, received_mono, link, worker
             )
             if self._on_received is not None:
                 self._on_received()

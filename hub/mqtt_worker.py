@@ -14,6 +14,10 @@ acknowledgements, ``("p", topic, payload, qos, retain)`` publications and ``("s"
 to stop. Worker → hub: ``("m", [message, …])``, ``("c",)`` connected, ``("d", reason)``
 disconnected. Messages are tuples ``(topic, payload, qos, mid, retain, time, monotonic)``.
 
+Validation stays in the hub: screening messages here (tried, with :mod:`hub.admission`) made
+this process the slower one on a two-core machine shared with the broker, and the hub's rate
+fell.
+
 Back-pressure is kept: when the hub stops reading (its ingest queue is full), the pipe fills, the
 worker's buffer fills, paho stops reading and the broker stops sending once the hub's in-flight
 window is used up. Nothing is dropped. If the hub dies, the worker reads the end of its stdin and
@@ -75,14 +79,25 @@ def write_frame(stream: IO[bytes], frame: tuple[Any, ...]) -> None:
 
 def read_frame(stream: IO[bytes]) -> Any:
     """Read one frame; ``None`` at the end of the stream."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
+    header = _read_exactly(stream, HEADER.size)
+    if header is None:
         return None
     (size,) = HEADER.unpack(header)
-    body = stream.read(size)
-    if len(body) < size:
+    body = _read_exactly(stream, size)
+    if body is None:
         return None
     return marshal.loads(body)  # noqa: S302 (written by our own other end, see above)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    """*size* bytes, or ``None`` at the end of the stream (a read may return fewer bytes)."""
+    data = stream.read(size)
+    while len(data) < size:
+        more = stream.read(size - len(data))
+        if not more:
+            return None
+        data += more
+    return data
 
 
 class Worker:

@@ -48,6 +48,22 @@ def badge_payload(msg_id: str, uid: str = UID, **overrides: object) -> dict[str,
     return body
 
 
+def window_payload(msg_id: str, **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "id": msg_id, "ts": now_ms(), "room": "accueil", "window_s": 5, "anonymous": 1,
+    }  # fmt: skip
+    body.update(overrides)
+    return body
+
+
+def reading_payload(msg_id: str, **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "id": msg_id, "ts": now_ms(), "room": "accueil", "kind": "co2", "value": 600.0,
+    }  # fmt: skip
+    body.update(overrides)
+    return body
+
+
 def send(url: str, topic: str, payload: bytes | str, qos: int = 1) -> None:
     parts = urlsplit(url)
     publish.single(topic, payload, qos=qos, hostname=parts.hostname or "", port=parts.port or 1883)
@@ -121,6 +137,11 @@ async def test_member_without_screen_consent_gets_a_generic_welcome(
         (f"{SITE}/{NODE}/badge/extra", json.dumps(badge_payload("x")), "unknown_topic"),
         (f"{SITE}/{NODE}/badge", json.dumps(badge_payload("x", room="cuisine")), "room_mismatch"),
         (f"{SITE}/{NODE}/status", b"sleeping", "invalid_payload"),
+        # BLE windows and sensor readings are screened by the MQTT worker (hub.admission)
+        (f"{SITE}/{NODE}/ble", b"{not json", "malformed_json"),
+        (f"{SITE}/{NODE}/ble", json.dumps(window_payload("x", room="cuisine")), "room_mismatch"),
+        (f"{SITE}/intrus/sensor", json.dumps(reading_payload("x")), "unknown_node"),
+        (f"{SITE}/{NODE}/sensor", json.dumps(reading_payload("x", value=-1)), "invalid_payload"),
     ],
 )
 async def test_bad_input_is_rejected_by_reason_and_next_tap_still_greets(
