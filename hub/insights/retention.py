@@ -22,6 +22,7 @@ hours (``insight_room_hours``: per room and hour, no member) are not personal da
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -85,7 +86,7 @@ def expire_member_days(
                     tenant=counts.get(Posture.TENANT, 0),
                     occasional=counts.get(Posture.OCCASIONAL, 0),
                     coworker=counts.get(Posture.COWORKER, 0),
-                    value_sum=sum(c.value for c in found),
+                    value_sum=math.fsum(c.value for c in found),
                 )
             )
         session.flush()

@@ -177,32 +177,38 @@ def read_weeks(
         return None
     w = InsightMemberWeek
     first = period.start - timedelta(days=settings.posture.period_days)
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                w.member_id,
-                w.week_start,
-                w.active,
-                w.days_on_site,
-                w.moments,
-                w.rsvps,
-                w.minutes_desk,
-                w.minutes_community,
-                w.minutes_other,
-                w.desk_room_id,
-                w.posture,
-                w.value,
-            )
-            .where(w.site_id == period.site_id, w.week_start >= first, w.week_start < period.end)
-            .order_by(w.member_id, w.week_start)
+    query = (
+        select(
+            w.member_id,
+            w.week_start,
+            w.active,
+            w.days_on_site,
+            w.moments,
+            w.rsvps,
+            w.minutes_desk,
+            w.minutes_community,
+            w.minutes_other,
+            w.desk_room_id,
+            w.posture,
+            w.value,
         )
-        .all()
+        .where(w.site_id == period.site_id, w.week_start >= first, w.week_start < period.end)
+        .order_by(w.member_id, w.week_start)
     )
+    # The driver's own rows: SQLAlchemy's rows and date parsing cost more than the query.
+    result = session.connection().execute(query)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    mondays: dict[object, date] = {}  # SQLite's driver gives dates as ISO text
     seen: dict[int, dict[date, MemberWeek]] = {}
     judged: dict[int, dict[date, Judged]] = {}
     postures = {p.value: p for p in Posture}
-    for member, week, active, days, moments, rsvps, desk, community, other, room, p, v in rows:
+    for member, text, active, days, moments, rsvps, desk, community, other, room, p, v in rows:
+        week = mondays.get(text)
+        if week is None:
+            week = mondays[text] = text if isinstance(text, date) else date.fromisoformat(text)
         if active:
             weeks = seen.get(member)
             if weeks is None:

@@ -114,9 +114,14 @@ def nudge_cells(session: Session, period: Period, line: PostureTimeline | None) 
         f.arm.in_(ARMS),  # only the experiment's two arms
     )
     cells = _cells()
-    # One fetch (row by row costs more than the rows), then one column per tuple: every pass
-    # below runs in C (zip, Counter, compress) rather than once per fact in Python.
-    rows = session.connection().execute(query).all()
+    # One fetch of the driver's own rows (SQLAlchemy's rows and date parsing cost more than the
+    # query), then one column per tuple: every pass below runs in C (zip, Counter, compress)
+    # rather than once per fact in Python.
+    result = session.connection().execute(query)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
     if not rows:
         return cells
     rules, arms, members, channels, variants, timings, ranks, months, weeks, attended = zip(
@@ -141,9 +146,11 @@ def nudge_cells(session: Session, period: Period, line: PostureTimeline | None) 
     tally("month", months)
     if line is not None:
         pairs = list(zip(members, weeks, strict=True))
-        segments: dict[tuple[int, date], str | None] = {}
+        # SQLite's driver gives dates as ISO text: parsed once per distinct week.
+        mondays = {w: w if isinstance(w, date) else date.fromisoformat(w) for w in set(weeks)}
+        segments: dict[tuple[int, date | str], str | None] = {}
         for member_id, week in set(pairs):
-            posture = line.before(member_id, week)
+            posture = line.before(member_id, mondays[week])
             segments[(member_id, week)] = posture.value if posture is not None else None
         tally("segment", list(map(segments.__getitem__, pairs)))
     return cells

@@ -14,6 +14,7 @@ they expired: the distribution and the value index remain, per-member classifica
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -181,8 +182,9 @@ def posture_report(
         found = {m: c[week] for m, c in line.by_member.items() if week in c}
         counts = Counter(c.posture for c in found.values())
         values = [c.value for c in found.values()]
+        # fsum: exact, so the mean does not depend on the order the members came back in.
         index: float | Suppressed = (
-            sum(values) / len(values) if len(values) >= minimum else Suppressed(minimum)
+            math.fsum(values) / len(values) if len(values) >= minimum else Suppressed(minimum)
         )
         rows.append(
             PostureWeek(
