@@ -18,7 +18,6 @@ A group is shown only when each arm has at least ``min_cell_members`` members.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -130,13 +129,14 @@ def nudge_cells(session: Session, period: Period, line: PostureTimeline | None) 
 
     def tally(dimension: str, values: Sequence[str | None]) -> None:
         # Counter counts in C: one pass per dimension beats one dictionary update per fact
-        # and dimension in Python.
-        keys = list(zip(rules, values, arms, members, strict=True))
-        came = Counter(itertools.compress(keys, attended))
-        for key, n in Counter(keys).items():
-            rule, value, arm, member_id = key
+        # and dimension in Python (one per distinct member, value and outcome instead).
+        grouped = Counter(zip(rules, values, arms, members, attended, strict=True))
+        for (rule, value, arm, member_id, came), n in grouped.items():
             if value:
-                cells[(rule, dimension, value)][arm][member_id] = [n, came.get(key, 0)]
+                counts = cells[(rule, dimension, value)][arm][member_id]
+                counts[0] += n
+                if came:
+                    counts[1] += n
 
     tally("rule", rules)
     tally("channel", channels)
