@@ -696,6 +696,10 @@ NUDGE_FACT_COVERING = (
     "site_id", "day", "rule", "arm", "member_id", "channel", "variant", "timing", "rank",
     "month", "week_start", "attended",
 )  # fmt: skip
+MEMBER_WEEK_COVERING = (
+    "site_id", "week_start", "member_id", "active", "days_on_site", "moments", "rsvps",
+    "minutes_desk", "minutes_community", "minutes_other", "desk_room_id", "posture", "value",
+)  # fmt: skip
 
 
 class InsightMemberDay(Base):
@@ -778,6 +782,50 @@ class InsightNudgeFact(Base):
     week_start: Mapped[date] = mapped_column(Date)
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, site-local
     attended: Mapped[bool] = mapped_column(Boolean)
+
+
+class InsightMemberWeek(Base):
+    """One member's week at one site, and their posture over the window ending with it.
+
+    Kept up to date from ``insight_member_days`` by the rollup (see :mod:`hub.insights.weeks`),
+    so that a page reads classified weeks instead of summing and classifying a year of days. A
+    row exists for every week the member has member days (``active``) and for the weeks whose
+    posture window (``period_days``) still reaches one; the weekly sums are zero in the latter.
+    ``posture`` and ``value`` (the community value index of the window) follow the thresholds
+    recorded in ``insight_posture_bases`` for the site.
+    """
+
+    __tablename__ = "insight_member_weeks"
+    __table_args__ = (Index("ix_insight_member_weeks_site_week_covering", *MEMBER_WEEK_COVERING),)
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    week_start: Mapped[date] = mapped_column(Date, primary_key=True)  # a Monday, site-local
+    active: Mapped[bool] = mapped_column(Boolean)  # the member has member days this week
+    days_on_site: Mapped[int] = mapped_column(Integer)
+    moments: Mapped[int] = mapped_column(Integer)
+    rsvps: Mapped[int] = mapped_column(Integer)
+    minutes_desk: Mapped[float] = mapped_column(Float)
+    minutes_community: Mapped[float] = mapped_column(Float)
+    minutes_other: Mapped[float] = mapped_column(Float)  # meeting rooms, phone booths, lobby
+    desk_room_id: Mapped[str | None] = mapped_column(String(64))
+    posture: Mapped[str] = mapped_column(String(16))  # over the window ending with this week
+    value: Mapped[float] = mapped_column(Float)  # community value index of that window
+
+
+class InsightPostureBasis(Base):
+    """The posture and value settings the member weeks of a site were classified with."""
+
+    __tablename__ = "insight_posture_bases"
+
+    site_id: Mapped[str] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    basis: Mapped[str] = mapped_column(String(64))  # digest of the settings (hub.insights.weeks)
 
 
 class InsightPostureWeek(Base):

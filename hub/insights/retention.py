@@ -13,13 +13,16 @@ per-member classifications of those weeks (transitions, conversions, the reach o
 nudge segments) are not kept. A week is folded once its posture window (``period_days``
 ending with it) reaches a day that expires; the window's later days are all final by then
 (the cut-off is months old). Folded weeks keep the posture thresholds in force when they were
-folded. Room hours (``insight_room_hours``: per room and hour, no member) are not personal data
-and stay.
+folded. The member weeks built from those days (``insight_member_weeks``,
+:mod:`hub.insights.weeks`) go with them: the weeks wholly before the cut-off are deleted, the
+week holding it and the windows reaching it are recomputed from the days that remain. Room
+hours (``insight_room_hours``: per room and hour, no member) are not personal data and stay.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -32,7 +35,7 @@ from hub.insights.posture import Posture
 from hub.insights.reports.period import Period, weeks_of
 from hub.insights.reports.postures import timeline
 from hub.insights.settings import InsightsSettings
-from hub.insights.value import member_value
+from hub.insights.weeks import expire_weeks
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +86,13 @@ def expire_member_days(
                     tenant=counts.get(Posture.TENANT, 0),
                     occasional=counts.get(Posture.OCCASIONAL, 0),
                     coworker=counts.get(Posture.COWORKER, 0),
-                    value_sum=sum(member_value(c.period, settings.value) for c in found),
+                    value_sum=math.fsum(c.value for c in found),
                 )
             )
         session.flush()
     result = session.execute(delete(d).where(d.site_id == site_id, d.day < cutoff))
     deleted = int(getattr(result, "rowcount", 0) or 0)
+    expire_weeks(session, site_id, cutoff, settings)
     log.info(
         "insights retention at %s: %d posture week(s) folded, %d member day(s) deleted",
         site_id,

@@ -5,7 +5,9 @@ Two tables (see :mod:`hub.db.models`):
 * ``insight_member_days`` — per site, member and site-local day: sessions, minutes on site,
   minutes per room kind, moments attended, RSVPs;
 * ``insight_room_hours`` — per room, site-local day and hour: person-minutes, peak of members
-  present at once, distinct members.
+  present at once, distinct members;
+
+and, from the member days, the classified member weeks of :mod:`hub.insights.weeks`.
 
 :func:`refresh` recomputes only the days that need it:
 
@@ -53,6 +55,7 @@ from hub.db.models import (
     Site,
 )
 from hub.insights.settings import InsightsSettings
+from hub.insights.weeks import roll_weeks
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +152,10 @@ def refresh(
                 result.member_days + part.member_days,
                 result.room_hours + part.room_hours,
             )
+    for site_id in clocks:
+        # The member weeks of the recomputed days (all of them when the basis changed).
+        weeks = {day - timedelta(days=day.weekday()) for day in dirty.get(site_id, ())}
+        roll_weeks(session, site_id, weeks, settings)
     if site_ids is None:
         for source, top in tops.items():
             mark = session.get(InsightRollupMark, source)

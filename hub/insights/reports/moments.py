@@ -110,12 +110,12 @@ def moment_report(
         said[moment_id].add(member_id)
 
     # Who each attendance reached, judged once per attendance (not once per dimension).
-    reached: dict[int, list[tuple[int, Reach]]] = {}
+    reached: dict[int, dict[Reach, set[int]]] = {}
     for moment_id, (_kind, starts, _cap, (local_day, _hour, _weekday)) in moments.items():
         who = came.get(moment_id)
         if not who:
             continue
-        judged = []
+        judged: dict[Reach, set[int]] = defaultdict(set)
         for member_id in who:
             if first_seen.get(member_id) == starts:
                 reach = Reach.NEWCOMER
@@ -123,7 +123,7 @@ def moment_report(
                 reach = Reach.CONVERTED_TENANT
             else:
                 reach = Reach.REGULAR
-            judged.append((member_id, reach))
+            judged[reach].add(member_id)
         reached[moment_id] = judged
 
     nobody: set[int] = set()
@@ -157,8 +157,8 @@ def moment_report(
             if cap:
                 capacity += cap
                 capped_attendances += came_n
-            for member_id, reach in reached.get(moment_id, ()):
-                reach_members[reach].add(member_id)
+            for reach, members in reached.get(moment_id, {}).items():
+                reach_members[reach] |= members
         out.append(
             MomentGroup(
                 dimension=dimension,

@@ -18,13 +18,12 @@ A group is shown only when each arm has at least ``min_cell_members`` members.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from hub.db.models import InsightNudgeFact
@@ -83,7 +82,7 @@ def cells_of(decided: Iterable[Decision]) -> Cells:
 
 
 def rank_bucket(rank: int) -> str:
-    """The fatigue group of the member's *rank*-th decision of a rule."""
+    """The fatigue group of the member's *rank*-th decision of a rule (as the report's query)."""
     return "1-5" if rank <= 5 else "6-20" if rank <= 20 else "21+"
 
 
@@ -103,38 +102,57 @@ def nudge_cells(session: Session, period: Period, line: PostureTimeline | None) 
         f.channel,
         f.variant,
         f.timing,
-        f.rank,
+        case((f.rank <= 5, "1-5"), (f.rank <= 20, "6-20"), else_="21+"),  # rank_bucket
         f.month,
         f.week_start,
         f.attended,
-    ).where(f.site_id == period.site_id, f.day >= period.start, f.day < period.end)
-    # One fetch (row by row costs more than the rows), only the experiment's two arms.
-    rows = [row for row in session.connection().execute(query).all() if row[1] in ARMS]
-    attended = [bool(row[9]) for row in rows]
+    ).where(
+        f.site_id == period.site_id,
+        f.day >= period.start,
+        f.day < period.end,
+        f.arm.in_(ARMS),  # only the experiment's two arms
+    )
     cells = _cells()
+    # One fetch of the driver's own rows (SQLAlchemy's rows and date parsing cost more than the
+    # query), then one column per tuple: every pass below runs in C (zip, Counter, compress)
+    # rather than once per fact in Python.
+    result = session.connection().execute(query)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not rows:
+        return cells
+    rules, arms, members, channels, variants, timings, ranks, months, weeks, attended = zip(
+        *rows, strict=True
+    )
 
-    def tally(dimension: str, values: list[str] | list[str | None]) -> None:
+    def tally(dimension: str, values: Sequence[str | None]) -> None:
         # Counter counts in C: one pass per dimension beats one dictionary update per fact
-        # and dimension in Python.
-        keys = [(row[0], value, row[1], row[2]) for row, value in zip(rows, values, strict=True)]
-        came = Counter(itertools.compress(keys, attended))
-        for key, n in Counter(keys).items():
-            rule, value, arm, member_id = key
+        # and dimension in Python (one per distinct member, value and outcome instead).
+        grouped = Counter(zip(rules, values, arms, members, attended, strict=True))
+        for (rule, value, arm, member_id, came), n in grouped.items():
             if value:
-                cells[(rule, dimension, value)][arm][member_id] = [n, came.get(key, 0)]
+                counts = cells[(rule, dimension, value)][arm][member_id]
+                counts[0] += n
+                if came:
+                    counts[1] += n
 
-    tally("rule", [row[0] for row in rows])
-    tally("channel", [row[3] for row in rows])
-    tally("variant", [row[4] for row in rows])
-    tally("timing", [row[5] for row in rows])
-    tally("rank", [rank_bucket(row[6]) for row in rows])
-    tally("month", [row[7] for row in rows])
+    tally("rule", rules)
+    tally("channel", channels)
+    tally("variant", variants)
+    tally("timing", timings)
+    tally("rank", ranks)
+    tally("month", months)
     if line is not None:
-        segments: dict[tuple[int, date], str | None] = {}
-        for member_id, week in {(row[2], row[8]) for row in rows}:
-            posture = line.before(member_id, week)
+        pairs = list(zip(members, weeks, strict=True))
+        # SQLite's driver gives dates as ISO text: parsed once per distinct week.
+        mondays = {w: w if isinstance(w, date) else date.fromisoformat(w) for w in set(weeks)}
+        segments: dict[tuple[int, date | str], str | None] = {}
+        for member_id, week in set(pairs):
+            posture = line.before(member_id, mondays[week])
             segments[(member_id, week)] = posture.value if posture is not None else None
-        tally("segment", [segments[(row[2], row[8])] for row in rows])
+        tally("segment", list(map(segments.__getitem__, pairs)))
     return cells
 
 

@@ -14,6 +14,7 @@ they expired: the distribution and the value index remain, per-member classifica
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import InsightPostureWeek
-from hub.insights.posture import POSTURES, Classification, Posture, classify
+from hub.insights.posture import POSTURES, Posture, classify
 from hub.insights.privacy import Suppressed, guard_counts
 from hub.insights.reports.period import (
     MemberWeek,
@@ -33,6 +34,7 @@ from hub.insights.reports.period import (
 )
 from hub.insights.settings import InsightsSettings
 from hub.insights.value import member_value
+from hub.insights.weeks import ABSENT, Judged, read_weeks
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,9 @@ class PostureReport:
 
 @dataclass(frozen=True)
 class PostureTimeline:
-    """Every member's classification per week (for the moment and nudge reports)."""
+    """Every member's posture and value index per week (for the moment and nudge reports)."""
 
-    by_member: dict[int, dict[date, Classification]]
+    by_member: dict[int, dict[date, Judged]]
     folded: dict[date, InsightPostureWeek] = field(default_factory=dict)
     _previous_week: dict[date, date] = field(default_factory=dict, repr=False, compare=False)
 
@@ -105,9 +107,11 @@ def period_ends(period: Period, settings: InsightsSettings) -> list[date]:
 def timeline(
     session: Session, period: Period, settings: InsightsSettings
 ) -> tuple[PostureTimeline, dict[int, dict[date, MemberWeek]]]:
-    """Classify every member of the site at every week of *period* (trailing windows)."""
-    span = timedelta(days=settings.posture.period_days)
-    weeks_data = member_weeks(session, Period(period.site_id, period.start - span, period.end))
+    """Classify every member of the site at every week of *period* (trailing windows).
+
+    Reads the classified member weeks (:mod:`hub.insights.weeks`) when they can serve the
+    period, else sums and classifies the member days (:func:`classify_days`): the same result.
+    """
     ends = weeks_of(Period(period.site_id, period.start - timedelta(weeks=1), period.end))
     w = InsightPostureWeek
     folded = {
@@ -120,16 +124,42 @@ def timeline(
             )
         )
     }
-    out: dict[int, dict[date, Classification]] = {}
+    found = read_weeks(session, period, settings)
+    if found is None:
+        weeks_data, out = classify_days(session, period, settings, ends, folded)
+    else:
+        weeks_data, judged = found
+        out = {}
+        for member_id, weeks in weeks_data.items():
+            joined = min(weeks)  # not a member before their first week seen
+            mine = judged[member_id]
+            out[member_id] = {
+                end: mine.get(end, ABSENT) for end in ends if end >= joined and end not in folded
+            }
+    return PostureTimeline(out, folded), weeks_data
+
+
+def classify_days(
+    session: Session,
+    period: Period,
+    settings: InsightsSettings,
+    ends: list[date],
+    folded: dict[date, InsightPostureWeek],
+) -> tuple[dict[int, dict[date, MemberWeek]], dict[int, dict[date, Judged]]]:
+    """The member weeks of the period and its posture window, summed from the member days, and
+    every member classified at each of *ends* (except folded weeks)."""
+    span = timedelta(days=settings.posture.period_days)
+    weeks_data = member_weeks(session, Period(period.site_id, period.start - span, period.end))
+    out: dict[int, dict[date, Judged]] = {}
     for member_id, weeks in weeks_data.items():
         joined = min(weeks)  # not a member before their first week seen
         periods = trailing_periods(weeks, ends, settings.posture.period_days)
         out[member_id] = {
-            end: classify(p, settings.posture)
+            end: Judged(classify(p, settings.posture).posture, member_value(p, settings.value))
             for end, p in periods.items()
             if end >= joined and end not in folded  # a folded week's days are (partly) gone
         }
-    return PostureTimeline(out, folded), weeks_data
+    return weeks_data, out
 
 
 def posture_report(
@@ -151,9 +181,10 @@ def posture_report(
             continue
         found = {m: c[week] for m, c in line.by_member.items() if week in c}
         counts = Counter(c.posture for c in found.values())
-        values = [member_value(c.period, settings.value) for c in found.values()]
+        values = [c.value for c in found.values()]
+        # fsum: exact, so the mean does not depend on the order the members came back in.
         index: float | Suppressed = (
-            sum(values) / len(values) if len(values) >= minimum else Suppressed(minimum)
+            math.fsum(values) / len(values) if len(values) >= minimum else Suppressed(minimum)
         )
         rows.append(
             PostureWeek(
