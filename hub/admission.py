@@ -3,10 +3,11 @@
 BLE windows and sensor readings are most of what the hub receives (about 95 % of a typical
 mix). Each is screened once: the topic must name a node registered at the site, the payload must
 follow the wire contract (:mod:`vivant.wire`, the one place its rules are written) and its room
-must be one the node serves. The verdict is a plain tuple (only str, int, float and tuples, so it
-could travel between processes): the facts to apply, or the reason for the rejection, which the
-ingest engine counts and logs. The engine then works on small named tuples rather than pydantic
-models on its hot path.
+must be one the node serves. The verdict is a plain tuple (only str, int, float and tuples): the
+facts to apply, or the reason for the rejection, which the ingest engine counts and logs. Screening
+in the MQTT worker process instead was measured and dropped: on two cores it made the worker the
+slow process (CHANGELOG, Known issues). The engine then works on small named tuples rather than
+pydantic models on its hot path.
 
 Anything else (badge taps, status, telemetry, third-party topics, the hub's own publications) is
 not screened here (``None``): the engine classifies it itself.
@@ -22,13 +23,13 @@ from vivant.wire.errors import Rejected, RejectReason
 from vivant.wire.payloads import BleWindow, Sensor, SensorKind
 from vivant.wire.topics import EdgeKind, NodeTopic, TopicError, Topics
 
-if TYPE_CHECKING:  # the worker process imports this module: it needs no hub configuration
+if TYPE_CHECKING:  # for annotations only: screening needs the registry, not the configuration
     from hub.config import HubConfig
 
 Verdict = tuple[Any, ...]
 """What :func:`screen` returns: ``("ble", site, node, id, ts, room, window_s, anonymous,
 ((tag, rssi, n), …))``, ``("sensor", site, node, id, ts, room, kind, value)`` or
-``("rejected", reason, detail)``; only str, int, float and tuples, so :mod:`marshal` carries it."""
+``("rejected", reason, detail)``; only str, int, float and tuples."""
 
 _BLE, _SENSOR, _REJECTED = EdgeKind.BLE.value, EdgeKind.SENSOR.value, "rejected"
 _SUFFIXES = (f"/{_BLE}", f"/{_SENSOR}")
