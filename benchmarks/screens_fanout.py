@@ -47,7 +47,7 @@ from hub.web.auth import SESSION_COOKIE
 from tests.support.accounts import sign_in
 from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SCREEN, SITE, hub_config
-from tests.support.mosquitto import free_port
+from tests.support.mosquitto import broker_or_private, free_port
 from vivant.wire import credential_for
 
 KEY = "fanout-benchmark-credential-key"
@@ -230,12 +230,15 @@ def main() -> None:
     parser.add_argument("--dashboards", type=int, default=20)
     parser.add_argument("--taps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--broker", help="an MQTT URL (default: a private Mosquitto as shipped)")
     args = parser.parse_args()
-    parts = urlsplit(args.broker)
-    with tempfile.TemporaryDirectory() as tmp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        broker_or_private(args.broker, Path(tmp) / "mosquitto") as broker,
+    ):
+        parts = urlsplit(broker)
         workdir = Path(tmp)
-        config, cookies = write_config(workdir, args.broker, args.dashboards)
+        config, cookies = write_config(workdir, broker, args.dashboards)
         log = (workdir / "hub.log").open("wb")
         hub = subprocess.Popen(
             [str(VIVANT), "hub", "--config", str(workdir / "hub.yaml")],
@@ -258,7 +261,7 @@ def main() -> None:
     p1 = percentiles(one)
     print(
         f"{args.taps} taps per setting in {args.rounds} rounds; hub in its own process "
-        f"(SQLite, Mosquitto {args.broker})"
+        f"(SQLite, Mosquitto {args.broker or 'private, set up as shipped'})"
     )
     print(row("1 screen", p1))
     screens = f"{args.screens} screens"
