@@ -27,42 +27,15 @@ import paho.mqtt.client as paho
 from gpiozero.pins.mock import MockFactory
 from paho.mqtt.enums import CallbackAPIVersion
 
-from benchmarks.tap_to_greeting import percentiles, raw_hop
+from benchmarks.latency import MEMBER_UID, greeted_member, percentiles, raw_hop
 from edge.agent import EdgeAgent, Hardware
-from edge.config import EdgeConfig
 from edge.sources.badge import FakeBadgeReader
-from hub.db.models import Consent
-from hub.members import add_member
 from tests.support.hub_server import NODE, SITE, hub_config, running_hub
+from tests.support.lobby_node import GREEN, RED, lobby_reader_config
 from tests.support.mosquitto import broker_or_private
-from vivant.wire import credential_for
 
 KEY = "benchmark-feedback-key"
-MEMBER, STRANGER = "04A1B2C3D4E5F6", "04FFEEDDCCBBAA"
-GREEN, RED = 5, 6
-
-
-def edge_config(broker: str, root: str, workdir: Path) -> EdgeConfig:
-    """The lobby node with one reader and its two LEDs."""
-    return EdgeConfig.model_validate(
-        {
-            "site": SITE,
-            "node": NODE,
-            "rooms": ["accueil"],
-            "mqtt": {"url": broker, "topic_root": root, "client_id": f"bench-edge-{root[:9]}"},
-            "credential_key": KEY,
-            "outbox": {"path": str(workdir / "outbox.sqlite3")},
-            "badge_readers": [
-                {
-                    "id": "porte",
-                    "room": "accueil",
-                    "kind": "fake",
-                    "debounce_s": 0,
-                    "feedback": {"green_led": GREEN, "red_led": RED},
-                }
-            ],
-        }
-    )
+MEMBER, STRANGER = MEMBER_UID, "04FFEEDDCCBBAA"
 
 
 class Watch:
@@ -105,19 +78,17 @@ async def tap_to_led(broker: str, taps: int, workdir: Path) -> dict[str, list[fl
     config = hub_config(
         broker, root, f"sqlite:///{workdir / 'hub.db'}", client_id=f"bench-hub-{root[:9]}"
     )
-    agent = EdgeAgent(edge_config(broker, root, workdir), hardware=Hardware(pin_factory=factory))
+    agent = EdgeAgent(
+        lobby_reader_config(broker, root, workdir, key=KEY, client_id=f"bench-edge-{root[:9]}"),
+        hardware=Hardware(pin_factory=factory),
+    )
     reader = agent.readers["porte"]
     assert isinstance(reader, FakeBadgeReader)
     latencies: dict[str, list[float]] = {"accepted": [], "unknown": []}
     try:
         with running_hub(config) as hub:
             with hub.runtime.sessions.begin() as session:
-                add_member(
-                    session,
-                    "Camille",
-                    consents=[Consent.SCREEN_DISPLAY],
-                    badges=[credential_for(KEY, MEMBER)],
-                )
+                greeted_member(session, KEY, MEMBER)
             task = asyncio.create_task(agent.run())
             try:
                 async with asyncio.timeout(10):
@@ -164,9 +135,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as workdir,
         broker_or_private(args.broker, Path(workdir) / "mosquitto") as broker,
     ):
-        parts = urlsplit(broker)
-        topic = f"bench/{secrets.token_hex(4)}/hop"
-        raw = raw_hop(parts.hostname or "127.0.0.1", parts.port or 1883, topic, 100)
+        raw = raw_hop(broker, 100)
         found = asyncio.run(tap_to_led(broker, args.taps, Path(workdir)))
     print(
         f"taps: {len(found['accepted']) + len(found['unknown'])} (member and stranger alternating)"

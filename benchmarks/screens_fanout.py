@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,12 +33,11 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.latency import MEMBER_UID, greeted_member, quantiles_ms
 from hub.accounts import Role
 from hub.config import HubConfig
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
-from hub.db.models import Consent
-from hub.members import add_member
 from hub.screen_auth import screen_token
 from hub.signing import Signer
 from hub.sites import sync_sites
@@ -51,14 +49,7 @@ from tests.support.mosquitto import broker_or_private, free_port
 from vivant.wire import credential_for
 
 KEY = "fanout-benchmark-credential-key"
-UID = "04A1B2C3D4E5F6"
 VIVANT = Path(sys.executable).with_name("vivant")
-
-
-def percentiles(samples: list[float]) -> tuple[float, float, float]:
-    """p50, p95, p99 in milliseconds."""
-    q = statistics.quantiles(samples, n=100)
-    return q[49] * 1000, q[94] * 1000, q[98] * 1000
 
 
 class Stream:
@@ -121,9 +112,7 @@ def write_config(workdir: Path, broker: str, dashboards: int) -> tuple[HubConfig
     upgrade(engine)
     with make_sessionmaker(engine).begin() as session:
         sync_sites(session, config)
-        add_member(
-            session, "Camille", consents=[Consent.SCREEN_DISPLAY], badges=[credential_for(KEY, UID)]
-        )
+        greeted_member(session, KEY)
         moment_soon(session, config.sites[0], in_minutes=5)
         moment_soon(session, config.sites[0], in_minutes=90, title="Atelier", kind="workshop")
     sessions = make_sessionmaker(engine)
@@ -179,7 +168,7 @@ async def measure(
     topic = f"{config.mqtt.topic_root}/{SITE}/{NODE}/badge"
     for index in range(taps):
         body = {"id": f"t{first_id + index}", "ts": int(time.time() * 1000), "room": "accueil",
-                "reader": "porte", "credential": credential_for(KEY, UID)}  # fmt: skip
+                "reader": "porte", "credential": credential_for(KEY, MEMBER_UID)}  # fmt: skip
         started = time.perf_counter()
         publisher.publish(topic, json.dumps(body), qos=1)
         arrived = await asyncio.wait_for(asyncio.gather(*(c.arrivals.get() for c in clients)), 10)
@@ -258,19 +247,19 @@ def main() -> None:
             hub.terminate()
             hub.wait(20)
             log.close()
-    p1 = percentiles(one)
+    p1 = quantiles_ms(one)
     print(
         f"{args.taps} taps per setting in {args.rounds} rounds; hub in its own process "
         f"(SQLite, Mosquitto {args.broker or 'private, set up as shipped'})"
     )
     print(row("1 screen", p1))
     screens = f"{args.screens} screens"
-    print(row(f"{screens}, every screen", percentiles(many)))
-    print(row(f"{screens}, last screen", percentiles(last)))
+    print(row(f"{screens}, every screen", quantiles_ms(many)))
+    print(row(f"{screens}, last screen", quantiles_ms(last)))
     both = f"{screens} + {args.dashboards} dashboards"
-    pn = percentiles(full)
+    pn = quantiles_ms(full)
     print(row(f"{both}, every screen", pn))
-    print(row(f"{both}, last screen", percentiles(full_last)))
+    print(row(f"{both}, last screen", quantiles_ms(full_last)))
     ratios = "   ".join(f"{name} {n / o:.2f}" for name, n, o in zip(NAMES, pn, p1, strict=True))
     print(f"{'ratio ' + both + ' / 1 screen':<44}{ratios}   (goal: p95 <= 2)")
     print(f"the {args.dashboards} dashboards received {updates} live updates meanwhile")

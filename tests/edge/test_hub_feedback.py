@@ -14,12 +14,12 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge.agent import EdgeAgent, Hardware
-from edge.config import EdgeConfig
 from edge.sources.badge import FakeBadgeReader
 from hub.db.models import Consent
 from hub.members import add_member
 from tests.edge.conftest import running, wait_until
-from tests.support.hub_server import NODE, SITE, hub_config, running_hub
+from tests.support.hub_server import hub_config, running_hub
+from tests.support.lobby_node import GREEN, RED, lobby_reader_config
 from vivant.wire import credential_for
 
 pytestmark = pytest.mark.mosquitto
@@ -27,35 +27,6 @@ pytestmark = pytest.mark.mosquitto
 KEY = "hub-feedback-test-key"
 CAMILLE = "04A1B2C3D4E5F6"
 STRANGER = "04FFEEDDCCBBAA"
-GREEN, RED = 5, 6
-
-
-def edge_config(broker_url: str, topic_root: str, tmp_path: Path) -> EdgeConfig:
-    return EdgeConfig.model_validate(
-        {
-            "site": SITE,
-            "node": NODE,
-            "rooms": ["accueil"],
-            "mqtt": {
-                "url": broker_url,
-                "topic_root": topic_root,
-                "client_id": f"edge-fb-{topic_root[:9]}",
-                "keepalive_s": 5,
-            },
-            "credential_key": KEY,
-            "outbox": {"path": str(tmp_path / "outbox.sqlite3")},
-            "reconnect": {"min_s": 0.1, "max_s": 0.5},
-            "badge_readers": [
-                {
-                    "id": "porte",
-                    "room": "accueil",
-                    "kind": "fake",
-                    "debounce_s": 0,
-                    "feedback": {"green_led": GREEN, "red_led": RED},
-                },
-            ],
-        }
-    )
 
 
 def lit(pin: Any) -> Callable[[], bool]:
@@ -75,7 +46,10 @@ async def test_the_reader_lights_green_for_a_member_and_red_for_a_stranger(
         client_id=f"hub-fb-{topic_root[:9]}",
     )
     agent = EdgeAgent(
-        edge_config(system_broker_url, topic_root, tmp_path), hardware=Hardware(pin_factory=factory)
+        lobby_reader_config(
+            system_broker_url, topic_root, tmp_path, key=KEY, client_id=f"edge-fb-{topic_root[:9]}"
+        ),
+        hardware=Hardware(pin_factory=factory),
     )
     reader = agent.readers["porte"]
     assert isinstance(reader, FakeBadgeReader)
