@@ -27,8 +27,6 @@ from hub.insights.reports.postures import PostureTimeline
 from hub.insights.rollups import SiteClock
 from hub.insights.settings import InsightsSettings
 
-MOMENTS_PER_QUERY = 5_000  # bound parameters per lookup: far below SQLite's limit
-
 
 class Reach(StrEnum):
     """Who an attendance reached."""
@@ -81,27 +79,35 @@ def moment_report(
         )
         .all()
     )
-    # Attendances and RSVPs of these moments, looked up by moment: joined to ``moments`` and
-    # filtered by site instead, PostgreSQL hashes the whole table of every site for each site's
-    # report once a network has a few dozen sites (a report growing with the square of them).
     came: dict[int, set[int]] = defaultdict(set)
-    said: dict[int, set[int]] = defaultdict(set)
-    ids = list(moments)
-    for begin in range(0, len(ids), MOMENTS_PER_QUERY):
-        chunk = ids[begin : begin + MOMENTS_PER_QUERY]
-        for moment_id, member_id in session.connection().execute(
-            select(Attendance.moment_id, Attendance.member_id).where(
-                Attendance.moment_id.in_(chunk)
+    for moment_id, member_id in (
+        session.connection()
+        .execute(
+            select(Attendance.moment_id, Attendance.member_id)
+            .join(Moment, Moment.id == Attendance.moment_id)
+            .where(
+                Moment.site_id == period.site_id, Moment.starts_at >= start, Moment.starts_at < end
             )
-        ):
-            came[moment_id].add(member_id)
-        for moment_id, member_id in session.connection().execute(
-            select(Rsvp.moment_id, Rsvp.member_id).where(
-                Rsvp.moment_id.in_(chunk),
+        )
+        .all()
+    ):
+        came[moment_id].add(member_id)
+    said: dict[int, set[int]] = defaultdict(set)
+    for moment_id, member_id in (
+        session.connection()
+        .execute(
+            select(Rsvp.moment_id, Rsvp.member_id)
+            .join(Moment, Moment.id == Rsvp.moment_id)
+            .where(
+                Moment.site_id == period.site_id,
+                Moment.starts_at >= start,
+                Moment.starts_at < end,
                 Rsvp.status == "going",  # not the waiting list
             )
-        ):
-            said[moment_id].add(member_id)
+        )
+        .all()
+    ):
+        said[moment_id].add(member_id)
 
     # Who each attendance reached, judged once per attendance (not once per dimension).
     reached: dict[int, dict[Reach, set[int]]] = {}

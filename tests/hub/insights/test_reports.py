@@ -15,7 +15,6 @@ from hub.db.models import Consent, MemberConsent
 from hub.insights.export import to_csv
 from hub.insights.posture import Posture
 from hub.insights.privacy import Suppressed
-from hub.insights.reports import moments
 from hub.insights.reports.full import SiteInsights, site_insights
 from hub.insights.reports.member import ConsentRequired, consented_insights, member_insight
 from hub.insights.reports.period import Period
@@ -83,19 +82,6 @@ def test_moments_and_nudges(world: tuple[Truth, SiteInsights]) -> None:
         assert isinstance(row.result, Uplift | Suppressed) or row.result is None
         if isinstance(row.result, Uplift):
             assert min(row.result.treatment.members, row.result.holdout.members) >= 5
-
-
-def test_moments_looked_up_in_chunks_give_the_same_report(
-    world: tuple[Truth, SiteInsights],
-    sessions: sessionmaker[Session],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _, whole = world
-    monkeypatch.setattr(moments, "MOMENTS_PER_QUERY", 7)
-    with sessions() as session:
-        chunked = site_insights(session, PERIOD, SETTINGS)
-    assert chunked.moments == whole.moments
-    assert sum(isinstance(g.attendances, int) and g.attendances > 0 for g in whole.moments) > 3
 
 
 def test_csv_export_matches_the_report(world: tuple[Truth, SiteInsights]) -> None:
