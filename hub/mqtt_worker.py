@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("!I")
 BUFFER_MESSAGES = 2000  # messages held by the worker while the hub is busy; then paho waits
+BUSY_FRAME = 20  # after a frame this large, the next one may wait LINGER_S to fill up
+LINGER_S = 0.001
 Message = tuple[str, bytes, int, int, bool, float, float]
 
 
@@ -174,17 +176,28 @@ class Worker:
             write_frame(self._events, frame)
 
     def _forward(self) -> None:
-        """Send what arrived, in one frame per wake-up: batches grow by themselves under load."""
+        """Send what arrived, in one frame per wake-up: batches grow by themselves under load.
+
+        When the last frame was large (the broker is sending a backlog), wait a little before
+        the next one so that it fills up: woken for every message, this thread would take the
+        interpreter lock back from paho's reads once per message. A lone message (a badge tap)
+        is sent at once.
+        """
+        last = 0
         try:
             while True:
                 with self._ready:
                     while not self._buffer and not self._stopping:
                         self._ready.wait()
+                if last >= BUSY_FRAME and not self._stopping:
+                    time.sleep(LINGER_S)
+                with self._ready:
                     if not self._buffer:
                         return
                     batch, self._buffer = self._buffer, []
                     self._ready.notify_all()  # paho may be waiting for room
                 self._send(("m", batch))
+                last = len(batch)
         except (BrokenPipeError, ValueError, OSError):
             return  # the hub is gone
 
@@ -223,7 +236,8 @@ class Worker:
             while len(self._buffer) >= BUFFER_MESSAGES and not self._stopping:
                 self._ready.wait(0.5)
             self._buffer.append(item)
-            self._ready.notify_all()
+            if len(self._buffer) == 1:  # the forwarder waits only for an empty buffer
+                self._ready.notify_all()
 
 
 def spec_to_json(spec: WorkerSpec) -> bytes:
