@@ -4,10 +4,11 @@ BLE windows and sensor readings are most of what the hub receives (about 95 % of
 mix). Each is screened once: the topic must name a node registered at the site, the payload must
 follow the wire contract (:mod:`vivant.wire`, the one place its rules are written) and its room
 must be one the node serves. The verdict is a plain tuple (only str, int, float and tuples): the
-facts to apply, or the reason for the rejection, which the ingest engine counts and logs. Screening
-in the MQTT worker process instead was measured and dropped: on two cores it made the worker the
-slow process (CHANGELOG, Known issues). The engine then works on small named tuples rather than
-pydantic models on its hot path.
+facts to apply, or the reason for the rejection, which the ingest engine counts and logs. The
+hub's MQTT reader thread screens each message as it arrives (:mod:`hub.mqtt_link`), while the
+engine's thread waits on the database; screening in the MQTT worker process instead was measured
+and dropped: on two cores it made the worker the slow process (CHANGELOG, Known issues). The
+engine then works on small named tuples rather than pydantic models on its hot path.
 
 Anything else (badge taps, status, telemetry, third-party topics, the hub's own publications) is
 not screened here (``None``): the engine classifies it itself.
@@ -104,24 +105,32 @@ class Registry:
             decoded = decode_edge(parsed.kind, payload)
         except Rejected as rejected:
             return (_REJECTED, rejected.reason.value, rejected.detail)
-        if not isinstance(decoded, BleWindow | Sensor):
-            return None  # not reached: the suffix is a screened kind
-        if decoded.room not in rooms:
-            return (
-                _REJECTED,
-                RejectReason.ROOM_MISMATCH.value,
-                f"node {parsed.node!r} does not serve room {decoded.room!r}",
-            )
-        if isinstance(decoded, BleWindow):
-            tags = tuple((t.tag, t.rssi, t.n) for t in decoded.tags)
+        # Told apart by type, not isinstance: pydantic's metaclass makes isinstance slow, and
+        # this runs for nearly every message the hub receives.
+        if type(decoded) is BleWindow:
+            if decoded.room not in rooms:
+                return _room_mismatch(parsed, decoded.room)
+            tags = tuple([(t.tag, t.rssi, t.n) for t in decoded.tags])
             return (
                 _BLE, parsed.site, parsed.node, decoded.id, decoded.ts,
                 decoded.room, decoded.window_s, decoded.anonymous, tags,
             )  # fmt: skip
-        return (
-            _SENSOR, parsed.site, parsed.node, decoded.id, decoded.ts,
-            decoded.room, decoded.kind.value, decoded.value,
-        )  # fmt: skip
+        if type(decoded) is Sensor:
+            if decoded.room not in rooms:
+                return _room_mismatch(parsed, decoded.room)
+            return (
+                _SENSOR, parsed.site, parsed.node, decoded.id, decoded.ts,
+                decoded.room, decoded.kind.value, decoded.value,
+            )  # fmt: skip
+        return None  # not reached: the suffix is a screened kind
+
+
+def _room_mismatch(topic: NodeTopic, room: str) -> Verdict:
+    return (
+        _REJECTED,
+        RejectReason.ROOM_MISMATCH.value,
+        f"node {topic.node!r} does not serve room {room!r}",
+    )
 
 
 def admit(verdict: Verdict) -> tuple[NodeTopic, BleFacts | SensorFacts]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
 from collections import Counter
@@ -29,10 +28,10 @@ from hub.broadcast import Broadcaster, ScreenEvent
 from hub.config import HubConfig
 from hub.db.models import BadgeTap, Member, Node, SeenMessage
 from hub.greeting import Greeter, Greeting
+from hub.inbox import Inbound, Inbox
 from hub.live import LiveState
 from hub.measurements import ingest_point, node_health_point
 from hub.metrics import HubMetrics, LogLimiter, totals
-from hub.mqtt_link import Inbound
 from hub.presence import BadgeOwners, apply_badge, ms_to_datetime
 from hub.timeseries import Point
 from vivant.wire.codec import decode_edge, decode_status, encode
@@ -76,7 +75,7 @@ class Observation(NamedTuple):
 
     topic: NodeTopic
     payload: Badge | BleFacts | SensorFacts
-    received: datetime
+    received_at: float  # time.time() when the hub received it (a datetime only for badges)
 
 
 NodeEvent = tuple[NodeTopic, Status | Telemetry, datetime]
@@ -97,7 +96,7 @@ class Ingestor:
         self,
         config: HubConfig,
         sessions: sessionmaker[Session],
-        inbox: queue.Queue[Inbound],
+        inbox: Inbox,
         broadcaster: Broadcaster,
         metrics: HubMetrics,
         *,
@@ -164,28 +163,19 @@ class Ingestor:
 
     def _take(self, wait: float) -> list[Inbound]:
         """Up to ``batch_size`` messages: wait at most *wait* s for the first, none for the rest."""
-        try:
-            batch = [self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()]
-        except queue.Empty:
-            return []
         limit = self.config.ingest.batch_size
-        self._drain(batch, limit)
+        batch = self._queue.take(limit, wait)
+        if not batch:
+            return batch
         if len(batch) < limit and self._last_batch >= BUSY_BATCH:
             # Under load, a batch taken as soon as a few messages are there would be small:
             # per-batch costs (commit, thread hops, acknowledgement) would then be paid for
             # every few messages, and slow the hub down just when it is busy. Let it fill a bit.
             time.sleep(LINGER_S)
-            self._drain(batch, limit)
+            batch += self._queue.take(limit - len(batch))
         self._last_batch = len(batch)
         self._metrics.queue_depth.set(self._queue.qsize())
         return batch
-
-    def _drain(self, batch: list[Inbound], limit: int) -> None:
-        while len(batch) < limit:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                return
 
     async def _retrying(self, work: Callable[..., Effects], *args: object) -> Effects:
         """Run *work* in the worker thread; while the database is unreachable, retry."""
@@ -312,10 +302,10 @@ class Ingestor:
 
     def _classify(self, message: Inbound) -> Observation | NodeEvent | ThirdPartyMessage | None:
         """Check topic, node, payload and room; ``None`` for the hub's own publications."""
-        verdict = self._registry.screen(message.topic, message.payload)
+        verdict = message.verdict or self._registry.screen(message.topic, message.payload)
         if verdict is not None:  # a BLE window or a sensor reading (hub.admission)
             topic, facts = admit(verdict)  # raises Rejected
-            return Observation(topic, facts, datetime.fromtimestamp(message.received_at, tz=UTC))
+            return Observation(topic, facts, message.received_at)
         if not message.topic.startswith(self._root_prefix):
             if len(message.payload) > MAX_PAYLOAD_BYTES:
                 raise Rejected(RejectReason.TOO_LARGE, f"{len(message.payload)} bytes")
@@ -346,7 +336,7 @@ class Ingestor:
                 RejectReason.ROOM_MISMATCH,
                 f"node {parsed.node!r} does not serve room {payload.room!r}",
             )
-        return Observation(parsed, payload, received)
+        return Observation(parsed, payload, message.received_at)
 
     def _deduplicate(self, session: Session, observations: list[Observation]) -> list[Observation]:
         """Drop (node, id) pairs already applied, in this batch or before.
@@ -423,10 +413,14 @@ class Ingestor:
         taps: list[dict[str, object]],
     ) -> None:
         payload = observation.payload
-        if isinstance(payload, Badge):
-            self._badge(session, observation.topic, payload, observation.received, effects, taps)
-        elif self.live is not None:
-            self.live.observe(session, observation.topic, payload, effects)
+        # Told apart by type: isinstance is slow on pydantic models, and this is per message.
+        if type(payload) is BleFacts or type(payload) is SensorFacts:
+            if self.live is not None:
+                self.live.observe(session, observation.topic, payload, effects)
+            return
+        assert isinstance(payload, Badge)  # only badges are applied as wire models
+        received = datetime.fromtimestamp(observation.received_at, tz=UTC)
+        self._badge(session, observation.topic, payload, received, effects, taps)
 
     def _badge(
         self,

@@ -3,7 +3,9 @@
 The connection itself runs in a worker process (:mod:`hub.mqtt_worker`), so that paho's network
 loop does not compete with the ingest engine for the interpreter lock; this module is the hub's
 side of it. A reader thread turns the worker's batches into :class:`Inbound` messages on the
-bounded ingest queue; it never touches the database.
+bounded ingest queue (:mod:`hub.inbox`), screening BLE windows and sensor readings on the way
+(:mod:`hub.admission`: that work then overlaps the engine's database work, during which the
+engine's thread releases the interpreter lock); it never touches the database.
 
 Acknowledgements are manual (``manual_ack_set``): a QoS 1 message is acknowledged to the broker
 only after the batch that holds it is committed, so a hub killed at any moment loses nothing it
@@ -21,32 +23,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
+from hub.admission import Verdict
+from hub.inbox import Inbound, Inbox
 from hub.mqtt_worker import Message, WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
 
 log = logging.getLogger(__name__)
-
-
-class Inbound(NamedTuple):
-    """One message as received, before any validation (a tuple: thousands are made a second)."""
-
-    topic: str
-    payload: bytes
-    qos: int
-    mid: int
-    retain: bool
-    received_at: float  # time.time()
-    received_mono: float  # time.monotonic(), for latency
-    link: str = ""  # which connection it came by (its mid is that connection's)
-    worker: int = 0  # which worker process of that connection (acknowledged only by it)
 
 
 class HubMqtt:
@@ -55,7 +44,7 @@ class HubMqtt:
     def __init__(
         self,
         settings: MqttSettings,
-        inbox: queue.Queue[Inbound],
+        inbox: Inbox,
         *,
         client_id: str = "vivant-hub",
         on_received: Callable[[], None] | None = None,
@@ -64,12 +53,14 @@ class HubMqtt:
         subscriptions: list[str] | None = None,
         link: str = "",
         status_topic: str | None = None,
+        screen: Callable[[str, bytes], Verdict | None] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
         self.link = link
         self._queue = inbox
         self._on_received = on_received
+        self._screen = screen
         self._stopping = threading.Event()
         self.connected = threading.Event()
         if link:  # one persistent session per group of sites (see hub.cluster)
@@ -194,18 +185,17 @@ class HubMqtt:
             self._spawn()
 
     def _enqueue(self, batch: list[Message], worker: int) -> None:
-        link = self.link
-        for topic, payload, qos, mid, retain, received_at, received_mono in batch:
-            item = Inbound(
-                topic, payload, qos, mid, retain, received_at, received_mono, link, worker
+        link, screen = self.link, self._screen
+        items = [
+            Inbound(
+                topic, payload, qos, mid, retain, received_at, received_mono, link, worker,
+                screen(topic, payload) if screen is not None else None,
             )
-            if self._on_received is not None:
+            for topic, payload, qos, mid, retain, received_at, received_mono in batch
+        ]  # fmt: skip
+        if self._on_received is not None:
+            for _ in items:
                 self._on_received()
-            # Wait while the queue is full (back-pressure, see the module docstring), unless
-            # the hub is stopping.
-            while not self._stopping.is_set():
-                try:
-                    self._queue.put(item, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
+        # Waits while the inbox is full (back-pressure, see the module docstring), unless the hub
+        # is stopping.
+        self._queue.put_many(items, self._stopping)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
@@ -17,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.admission import Registry
 from hub.attendance import infer_attendance
 from hub.broadcast import Broadcaster
 from hub.calendar import SyncReport, sync_feed
@@ -33,6 +33,7 @@ from hub.db.migrate import current_revision, head_revision, upgrade
 from hub.db.models import CalendarFeed, Moment
 from hub.deliveries import DatabaseDeliveryStore, DeliveryPump, prune_finished
 from hub.ha_discovery import discovery_messages
+from hub.inbox import Inbound, Inbox
 from hub.ingest import Ingestor
 from hub.insights.cache import LruCache
 from hub.insights.digest import send_due_digests
@@ -40,7 +41,7 @@ from hub.insights.reports.full import SiteInsights
 from hub.insights.rollups import refresh as refresh_rollups
 from hub.live import LiveState
 from hub.metrics import HubMetrics, TimeSeriesCollector
-from hub.mqtt_link import HubMqtt, Inbound
+from hub.mqtt_link import HubMqtt
 from hub.nudge_control import effective_rules
 from hub.nudge_facts import LiveStateRooms
 from hub.nudge_log import resolve_outcomes
@@ -119,7 +120,11 @@ class HubRuntime:
         self.links: dict[str, HubMqtt] = {}  # every connection, by group ("" without cluster)
         self.groups: set[str] = set()  # the groups of sites this process serves (cluster)
         self.watch: OccupancyWatch | None = None  # occupancy of the other groups (cluster)
-        self._inbox: queue.Queue[Inbound] = queue.Queue(config.ingest.queue_size)
+        self._inbox = Inbox(config.ingest.queue_size)
+        # BLE windows and sensor readings are screened as they arrive, in the MQTT reader thread
+        # (hub.mqtt_link): that Python work then runs while the ingest engine's thread is in the
+        # database, which releases the interpreter lock.
+        self._registry = Registry.of(config)
         self._started_mono = 0.0
         self._last_round_mono: float | None = None
         self.ingestor: Ingestor | None = None
@@ -203,6 +208,7 @@ class HubRuntime:
                 subscriptions=[f"{config.mqtt.topic_root}/{site}/#" for site in sites],
                 link=group,
                 status_topic=f"{config.mqtt.topic_root}/hub/{group}",
+                screen=self._registry.screen,
             )
         announce = discovery_messages(config) if config.home_assistant_discovery else []
         return HubMqtt(
@@ -210,6 +216,7 @@ class HubRuntime:
             self._inbox,
             extra_subscriptions=subscriptions(config.thirdparty),
             on_connect_publish=announce,
+            screen=self._registry.screen,
         )
 
     def served_sites(self) -> set[str]:

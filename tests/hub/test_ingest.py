@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.broadcast import Broadcaster
 from hub.config import HubConfig
 from hub.db.models import BadgeTap, Consent, PresenceSession, SeenMessage
+from hub.inbox import Inbound, Inbox
 from hub.ingest import Ingestor
 from hub.members import add_member
 from hub.metrics import HubMetrics
-from hub.mqtt_link import Inbound
 from tests.support.factories import moment_soon
 from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub
 from tests.support.sse import SseClient
@@ -212,7 +211,7 @@ def test_seen_pairs_are_stored_as_the_orm_reads_them_and_pruned(
     clock = [datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC)]
     metrics = HubMetrics()
     ingestor = Ingestor(
-        site_config, sessions, queue.Queue(), Broadcaster(), metrics,
+        site_config, sessions, Inbox(100), Broadcaster(), metrics,
         ack=lambda _b: None, publish=lambda *_a: None, clock=lambda: clock[0],
     )  # fmt: skip
     topic = f"vivant/v1/{SITE}/{NODE}/ble"

@@ -197,9 +197,8 @@ def test_snapshot_restores_rooms_after_restart(
 def test_hub_publishes_retained_node_configs_when_enrolled_tags_change(
     sessions: sessionmaker[Session], site_config: HubConfig
 ) -> None:
-    import queue
-
     from hub.broadcast import Broadcaster
+    from hub.inbox import Inbox
     from hub.ingest import Ingestor
     from hub.metrics import HubMetrics
 
@@ -207,7 +206,7 @@ def test_hub_publishes_retained_node_configs_when_enrolled_tags_change(
     live = LiveState(config)
     sent: list[tuple[str, bytes, bool]] = []
     ingestor = Ingestor(
-        config, sessions, queue.Queue(), Broadcaster(), HubMetrics(),
+        config, sessions, Inbox(100), Broadcaster(), HubMetrics(),
         ack=lambda _batch: None, publish=lambda *message: sent.append(message), live=live,
     )  # fmt: skip
     ingestor._emit(ingestor.tick())

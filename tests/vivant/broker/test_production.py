@@ -8,7 +8,6 @@ file an installer copies. The hub's and the edge's own clients log in over TLS w
 from __future__ import annotations
 
 import asyncio
-import queue
 import ssl
 import time
 from collections.abc import Iterator
@@ -21,7 +20,8 @@ import pytest
 from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
 from edge.sources.badge import FakeBadgeReader
-from hub.mqtt_link import HubMqtt, Inbound
+from hub.inbox import Inbox
+from hub.mqtt_link import HubMqtt
 from tests.edge.conftest import running
 from tests.support.mosquitto import PrivateBroker, free_port
 from tests.support.mqtt_probe import Probe, logged_in
@@ -189,7 +189,7 @@ def edge_config(production: Production, tmp_path: Path) -> EdgeConfig:
 async def test_the_hub_and_the_edge_talk_over_tls_through_the_acl(
     production: Production, tmp_path: Path
 ) -> None:
-    inbox: queue.Queue[Inbound] = queue.Queue()
+    inbox = Inbox(1000)
     hub = HubMqtt(production.settings("hub"), inbox, client_id="vivant-hub")
     hub.start()
     try:
@@ -199,8 +199,7 @@ async def test_the_hub_and_the_edge_talk_over_tls_through_the_acl(
         received: list[str] = []
 
         def drain() -> bool:
-            while not inbox.empty():
-                message = inbox.get_nowait()
+            for message in inbox.take(1000):
                 hub.ack([message])
                 received.append(message.topic)
             return "vivant/v1/ekilibre/entree/badge" in received
