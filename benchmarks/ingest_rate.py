@@ -240,7 +240,7 @@ def hub_rate(
     hubs = start()
     try:
         # Only to know when it is done: the rate is read from the database below. (Polled every
-        # 50 ms, rendering /metrics took a tenth of the hub's time: the observer slowed it.)
+        # 50 ms, rendering /metrics took about 7 % of the hub's time: the observer slowed it.)
         while total("vivant_messages_received_total") < count:
             time.sleep(0.25)
         time.sleep(1.0)
