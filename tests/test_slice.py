@@ -18,7 +18,8 @@ from edge.sources.badge import BadgeRead, FakeBadgeReader
 from hub.db.models import BadgeTap, Consent, PresenceSession
 from hub.members import add_member
 from tests.support.factories import moment_soon
-from tests.support.hub_server import NODE, SITE, RunningHub, hub_config, running_hub
+from tests.support.hub_server import SITE, RunningHub, hub_config, running_hub
+from tests.support.lobby_node import READER, lobby_reader_config
 from tests.support.mosquitto import PrivateBroker
 from tests.support.sse import SseClient
 from tests.support.waiting import eventually
@@ -26,26 +27,11 @@ from vivant.wire import credential_for
 
 KEY = "slice-test-credential-key"
 CAMILLE = "04A1B2C3D4E5F6"
-READER = "porte"
 
 
 def edge_config(broker_url: str, topic_root: str, tmp_path: Path) -> EdgeConfig:
-    return EdgeConfig.model_validate(
-        {
-            "site": SITE,
-            "node": NODE,
-            "rooms": ["accueil"],
-            "mqtt": {
-                "url": broker_url,
-                "topic_root": topic_root,
-                "client_id": f"edge-{topic_root[:9]}",
-                "keepalive_s": 5,
-            },
-            "credential_key": KEY,
-            "outbox": {"path": str(tmp_path / "outbox.sqlite3")},
-            "reconnect": {"min_s": 0.1, "max_s": 0.5},
-            "badge_readers": [{"id": READER, "room": "accueil", "kind": "fake", "debounce_s": 0}],
-        }
+    return lobby_reader_config(
+        broker_url, topic_root, tmp_path, key=KEY, client_id=f"edge-{topic_root[:9]}", leds=False
     )
 
 

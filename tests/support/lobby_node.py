@@ -1,7 +1,8 @@
 """The lobby node of the test site, with one badge reader whose LEDs show the hub's verdict.
 
-Shared by the end-to-end feedback test (``tests/edge/test_hub_feedback.py``) and its benchmark
-(``benchmarks/reader_feedback.py``): the same node, the same reader, the same pins.
+Shared by the end-to-end tests (``tests/test_slice.py``, ``tests/edge/test_hub_feedback.py``)
+and the feedback benchmark (``benchmarks/reader_feedback.py``): the same node, the same reader,
+the same pins.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ GREEN, RED = 5, 6  # the mock GPIO pins of the reader's LEDs
 
 
 def lobby_reader_config(
-    broker_url: str, topic_root: str, workdir: Path, *, key: str, client_id: str
+    broker_url: str,
+    topic_root: str,
+    workdir: Path,
+    *,
+    key: str,
+    client_id: str,
+    leds: bool = True,
 ) -> EdgeConfig:
-    """The node at the test site's ``accueil``: a fake reader, no debounce, green and red LEDs.
+    """The node at the test site's ``accueil``: a fake reader, no debounce, green and red LEDs
+    (unless *leds* is false: then nothing drives GPIO, and no pin factory is needed).
 
     Keepalive and reconnection are short, so that a test or a benchmark never waits long for a
     broker it has just started.
@@ -43,7 +51,7 @@ def lobby_reader_config(
                     "room": "accueil",
                     "kind": "fake",
                     "debounce_s": 0,
-                    "feedback": {"green_led": GREEN, "red_led": RED},
+                    **({"feedback": {"green_led": GREEN, "red_led": RED}} if leds else {}),
                 },
             ],
         }
