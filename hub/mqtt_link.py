@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from hub.admission import Verdict
 from hub.inbox import Inbound, Inbox
+from hub.metrics import LogLimiter
 from hub.mqtt_worker import Message, WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
 
@@ -61,6 +62,7 @@ class HubMqtt:
         self._queue = inbox
         self._on_received = on_received
         self._screen = screen
+        self._limiter = LogLimiter(log)
         self._stopping = threading.Event()
         self.connected = threading.Event()
         if link:  # one persistent session per group of sites (see hub.cluster)
@@ -185,11 +187,12 @@ class HubMqtt:
             self._spawn()
 
     def _enqueue(self, batch: list[Message], worker: int) -> None:
-        link, screen = self.link, self._screen
+        link = self.link
+        screen = self._screened if self._screen is not None else _unscreened
         items = [
             Inbound(
                 topic, payload, qos, mid, retain, received_at, received_mono, link, worker,
-                screen(topic, payload) if screen is not None else None,
+                screen(topic, payload),
             )
             for topic, payload, qos, mid, retain, received_at, received_mono in batch
         ]  # fmt: skip
@@ -199,3 +202,17 @@ class HubMqtt:
         # Waits while the inbox is full (back-pressure, see the module docstring), unless the hub
         # is stopping.
         self._queue.put_many(items, self._stopping)
+
+    def _screened(self, topic: str, payload: bytes) -> Verdict | None:
+        """The verdict on a message; ``None`` if screening failed unexpectedly: the engine then
+        screens it again and, if that fails too, drops it alone and counts it (hub.ingest)."""
+        assert self._screen is not None
+        try:
+            return self._screen(topic, payload)
+        except Exception as error:  # a bug must not end the reader: the message goes on as is
+            self._limiter.warning("screening", "could not screen %s: %r", topic, error)
+            return None
+
+
+def _unscreened(_topic: str, _payload: bytes) -> None:
+    return None
