@@ -422,7 +422,7 @@ def test_database_unreachable_for_30_seconds(
                     assert stopped == [], "every background task of the hub outlived the outage"
                     ingestor = hub.runtime.ingestor
                     assert ingestor is not None
-                    wait_until(lambda: hub.runtime._inbox.empty(), what="queue drained")
+                    wait_until(lambda: hub.runtime._inbox.qsize() == 0, what="queue drained")
                     time.sleep(1.0)  # the last batch committed
                     received = totals(hub.runtime.metrics)["vivant_messages_received_total"]
                     assert received == ingestor.applied, "each message counted once, retries or not"
