@@ -15,11 +15,13 @@ from hub.db.models import (
     CredentialKind,
     OccupancyRollup,
     PresenceSession,
+    PresenceSource,
     RoomDwell,
 )
 from hub.live import LiveState
 from hub.location import LocationSettings
 from hub.members import add_member
+from hub.presence import arrive
 from hub.timeseries import TimeSeriesSettings
 from vivant.wire.payloads import BleWindow, Sensor, SensorKind, TagReading
 from vivant.wire.topics import EdgeKind, NodeTopic
@@ -222,3 +224,25 @@ def test_hub_publishes_retained_node_configs_when_enrolled_tags_change(
     assert body["rooms"] == ["open-space"]
     assert body["enrolled_tags"] == [TAG]
     assert body["ble_window_s"] == 5
+
+
+def test_a_session_closed_the_next_morning_leaves_the_morning_unmuted(
+    sessions: sessionmaker[Session], site_config: HubConfig
+) -> None:
+    """The hub was down at the cut-off: it closes yesterday's session at its first tick the next
+    morning. The member left at the cut-off, so the quiet period after a departure is long over:
+    her tag, heard that morning, is placed at once (it was ignored for two minutes)."""
+    config = with_nodes(site_config)
+    member_id = enrol(sessions, Consent.ROOM_LOCATION)
+    live = LiveState(config, LocationSettings(leave_quiet_s=600))
+    with sessions.begin() as session:
+        arrive(session, member_id, SITE, T0, PresenceSource.BADGE)  # badged in, 09:00 Paris
+    morning = T0 + timedelta(days=1)
+    at = feed(sessions, live, morning, 0.1, "cuisine")  # her tag heard: the hub knows its owner
+    with sessions.begin() as session:
+        live.tick(session, at)  # the first cut-off check since yesterday
+    with sessions() as session:
+        yesterday = session.scalars(select(PresenceSession)).one()
+    assert yesterday.departure_source == "cutoff"
+    feed(sessions, live, at, 2, "cuisine")
+    assert live.sites[SITE].locator.room_of(TAG) == "cuisine"
