@@ -80,8 +80,10 @@ def with_ble_nodes(config: HubConfig) -> HubConfig:
     return HubConfig.model_validate(data)
 
 
-def populate(session: Session, config: HubConfig, first_name: str = "Maëlle") -> Member:
-    """A member with a row in every table that can name them."""
+def populate(
+    session: Session, config: HubConfig, first_name: str = "Maëlle", *, at: datetime = T0
+) -> Member:
+    """A member with a row in every table that can name them, all of it from *at* on."""
     from hub.presence import apply_badge, enter_room
 
     member = add_member(
@@ -91,34 +93,34 @@ def populate(session: Session, config: HubConfig, first_name: str = "Maëlle") -
         email=EMAILS[first_name],
         consents=[Consent.SCREEN_DISPLAY, Consent.ROOM_LOCATION],
         badges=[BADGE if first_name == "Maëlle" else "ab" * 16],
-        now=T0,
+        now=at,
     )
     member.credentials.append(
-        Credential(kind=CredentialKind.BLE_TAG.value, value=TAGS[first_name], created_at=T0)
+        Credential(kind=CredentialKind.BLE_TAG.value, value=TAGS[first_name], created_at=at)
     )
     session.flush()
     site = config.sites[0]
     badge = Badge(
-        id=f"tap-{len(first_name)}", ts=int(T0.timestamp() * 1000), room="accueil", reader="porte",
+        id=f"tap-{len(first_name)}", ts=int(at.timestamp() * 1000), room="accueil", reader="porte",
         credential=member.credentials[0].value,
     )  # fmt: skip
-    apply_badge(session, SITE, "entree", badge, T0)
-    enter_room(session, member.id, SITE, "cuisine", T0 + timedelta(minutes=5))
+    apply_badge(session, SITE, "entree", badge, at)
+    enter_room(session, member.id, SITE, "cuisine", at + timedelta(minutes=5))
     moment = add_moment(
         session, site, room_id="cuisine", title="Petit-déjeuner", kind="breakfast",
-        starts_at=T0, ends_at=T0 + timedelta(hours=1),
+        starts_at=at, ends_at=at + timedelta(hours=1),
     )  # fmt: skip
     session.flush()
     session.add(
         Attendance(
             moment_id=moment.id, member_id=member.id, source="tap", confidence=1.0,
-            first_seen_at=T0, minutes_present=30.0, recorded_at=T0,
+            first_seen_at=at, minutes_present=30.0, recorded_at=at,
         )
     )  # fmt: skip
     session.add(
         NudgeRecord(
             member_id=member.id, site_id=SITE, rule="moment_soon", channel="email",
-            decision="sent", moment_id=moment.id, triggered_at=T0, outcome="attended",
+            decision="sent", moment_id=moment.id, triggered_at=at, outcome="attended",
         )
     )  # fmt: skip
     session.flush()

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -31,6 +32,11 @@ from tests.support.victoria import victoria_metrics
 from tests.support.waiting import wait_until
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+# The running hub works on the wall clock (its cut-off, its retention): the data it is given is
+# from this morning, whatever day the suite runs.
+RECENT = datetime.now(UTC) - timedelta(hours=2)
 
 
 def privacy_config(
@@ -122,7 +128,7 @@ def test_link_request_answers_the_same_and_emails_only_members(
     )
     with running_hub(config) as hub:
         with hub.runtime.sessions.begin() as session:
-            populate(session, config)
+            populate(session, config, at=RECENT)
         with httpx.Client(base_url=hub.base_url) as client:
             form = client.get("/privacy")
             assert form.status_code == 200
@@ -175,8 +181,8 @@ def test_consents_form_needs_the_token_of_its_own_link(
         from hub.privacy import link_token
 
         with hub.runtime.sessions.begin() as session:
-            mine = populate(session, config).id
-            theirs = populate(session, config, "Bruno").id
+            mine = populate(session, config, at=RECENT).id
+            theirs = populate(session, config, "Bruno", at=RECENT).id
         signer = hub.runtime.signer
         assert signer is not None
         my_link, their_link = link_token(signer, mine), link_token(signer, theirs)
@@ -291,7 +297,7 @@ def test_erasure_reaches_database_caches_retained_topics_and_time_series(
 def _member_with_data_everywhere(hub: RunningHub, config: HubConfig, root: str) -> int:
     """Rows in every table, her tag located live by BLE through the broker, configs retained."""
     with hub.runtime.sessions.begin() as session:
-        member = populate(session, config)
+        member = populate(session, config, at=RECENT)
         member_id = member.id
     hub.runtime.live.tags.forget()  # as enrolment does: republish configs with her tag
     for n in range(6):
@@ -316,8 +322,8 @@ def test_erasure_form_needs_the_token_of_its_own_link(
         from hub.privacy import link_token
 
         with hub.runtime.sessions.begin() as session:
-            mine = populate(session, config).id
-            theirs = populate(session, config, "Bruno").id
+            mine = populate(session, config, at=RECENT).id
+            theirs = populate(session, config, "Bruno", at=RECENT).id
         signer = hub.runtime.signer
         assert signer is not None
         my_link, their_link = link_token(signer, mine), link_token(signer, theirs)
