@@ -105,6 +105,7 @@ class Ingestor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         live: LiveState | None = None,
         points: Callable[[list[Point]], None] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.mqtt.topic_root)
@@ -118,7 +119,8 @@ class Ingestor:
         self._clock = clock
         self._limiter = LogLimiter(log)
         self._nodes = {(s.id, n.id): n for s in config.sites for n in s.nodes}
-        self._registry = Registry.of(config)
+        # The same registry the MQTT reader screens with (hub.runtime), or the configuration's.
+        self._registry = registry or Registry.of(config)
         self.live = live
         self._badge_owners = BadgeOwners()
         self._greeter = Greeter(sessions)

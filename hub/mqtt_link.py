@@ -48,7 +48,6 @@ class HubMqtt:
         inbox: Inbox,
         *,
         client_id: str = "vivant-hub",
-        on_received: Callable[[], None] | None = None,
         extra_subscriptions: list[str] | None = None,
         on_connect_publish: list[tuple[str, bytes]] | None = None,
         subscriptions: list[str] | None = None,
@@ -60,8 +59,7 @@ class HubMqtt:
         self.topics = settings.topics
         self.link = link
         self._queue = inbox
-        self._on_received = on_received
-        self._screen = screen
+        self._screen = screen or _unscreened
         self._limiter = LogLimiter(log)
         self._stopping = threading.Event()
         self.connected = threading.Event()
@@ -187,18 +185,14 @@ class HubMqtt:
             self._spawn()
 
     def _enqueue(self, batch: list[Message], worker: int) -> None:
-        link = self.link
-        screen = self._screened if self._screen is not None else _unscreened
+        link, screened = self.link, self._screened
         items = [
             Inbound(
                 topic, payload, qos, mid, retain, received_at, received_mono, link, worker,
-                screen(topic, payload),
+                screened(topic, payload),
             )
             for topic, payload, qos, mid, retain, received_at, received_mono in batch
         ]  # fmt: skip
-        if self._on_received is not None:
-            for _ in items:
-                self._on_received()
         # Waits while the inbox is full (back-pressure, see the module docstring), unless the hub
         # is stopping.
         self._queue.put_many(items, self._stopping)
@@ -206,7 +200,6 @@ class HubMqtt:
     def _screened(self, topic: str, payload: bytes) -> Verdict | None:
         """The verdict on a message; ``None`` if screening failed unexpectedly: the engine then
         screens it again and, if that fails too, drops it alone and counts it (hub.ingest)."""
-        assert self._screen is not None
         try:
             return self._screen(topic, payload)
         except Exception as error:  # a bug must not end the reader: the message goes on as is
@@ -215,4 +208,5 @@ class HubMqtt:
 
 
 def _unscreened(_topic: str, _payload: bytes) -> None:
+    """No screening: the engine classifies every message itself."""
     return None

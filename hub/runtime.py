@@ -147,6 +147,7 @@ class HubRuntime:
             publish=self._publish,
             live=self.live,
             points=self.timeseries.write if self.timeseries else None,
+            registry=self._registry,
         )
         self._tasks = [
             asyncio.create_task(self.ingestor.run(), name="vivant-ingest"),
