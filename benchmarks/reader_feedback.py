@@ -31,7 +31,7 @@ from benchmarks.latency import MEMBER_UID, greeted_member, percentiles, raw_hop
 from edge.agent import EdgeAgent, Hardware
 from edge.sources.badge import FakeBadgeReader
 from tests.support.hub_server import NODE, SITE, hub_config, running_hub
-from tests.support.lobby_node import GREEN, RED, lobby_reader_config
+from tests.support.lobby_node import GREEN, READER, RED, lobby_reader_config
 from tests.support.mosquitto import broker_or_private
 
 KEY = "benchmark-feedback-key"
@@ -82,7 +82,7 @@ async def tap_to_led(broker: str, taps: int, workdir: Path) -> dict[str, list[fl
         lobby_reader_config(broker, root, workdir, key=KEY, client_id=f"bench-edge-{root[:9]}"),
         hardware=Hardware(pin_factory=factory),
     )
-    reader = agent.readers["porte"]
+    reader = agent.readers[READER]
     assert isinstance(reader, FakeBadgeReader)
     latencies: dict[str, list[float]] = {"accepted": [], "unknown": []}
     try:

@@ -19,7 +19,7 @@ from hub.db.models import Consent
 from hub.members import add_member
 from tests.edge.conftest import running, wait_until
 from tests.support.hub_server import hub_config, running_hub
-from tests.support.lobby_node import GREEN, RED, lobby_reader_config
+from tests.support.lobby_node import GREEN, READER, RED, lobby_reader_config
 from vivant.wire import credential_for
 
 pytestmark = pytest.mark.mosquitto
@@ -51,7 +51,7 @@ async def test_the_reader_lights_green_for_a_member_and_red_for_a_stranger(
         ),
         hardware=Hardware(pin_factory=factory),
     )
-    reader = agent.readers["porte"]
+    reader = agent.readers[READER]
     assert isinstance(reader, FakeBadgeReader)
     verdicts: dict[str, tuple[bool, bool]] = {}
     try:
