@@ -573,6 +573,16 @@ class Rsvp(Base):
     __table_args__ = (
         UniqueConstraint("moment_id", "member_id"),
         Index("ix_rsvps_moment_status", "moment_id", "status", "created_at"),
+        # Who said they would come to a site's moments (the insights' moment report): read from
+        # the index alone. Without it, PostgreSQL hashes every site's RSVPs once a network has a
+        # few dozen sites (see migration 0012).
+        Index(
+            "ix_rsvps_going",
+            "moment_id",
+            "member_id",
+            postgresql_where=text("status = 'going'"),
+            sqlite_where=text("status = 'going'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
