@@ -373,11 +373,13 @@ class LiveState:
                 if owner is not None:
                     self._apply_change(session, live, change, owner)
             if live.cutoff_due(now, now_ms):
-                # They left at the cut-off, not now: a hub that was down then closes the sessions
-                # the next morning, and must not ignore the tags of members arriving meanwhile.
-                left_ms = int(cutoff_instant(live.site, now).timestamp() * 1000)
+                # They left when the closed session says (at the cut-off at the latest), not now:
+                # a hub that was down then closes the sessions the next morning, and must not
+                # ignore the tags of members arriving meanwhile.
                 for closed in close_at_cutoff(session, live.site, now):
-                    self.member_left(live.site.id, closed.member_id, left_ms)
+                    left = closed.departed_at
+                    assert left is not None  # close_at_cutoff sets it
+                    self.member_left(live.site.id, closed.member_id, int(left.timestamp() * 1000))
             identified = live.identified()
             for room_id, room in live.rooms.items():
                 room.set_identified(identified.get(room_id, 0), now_ms)
