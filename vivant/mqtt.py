@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import Field, field_validator, model_validator
 
 from vivant.config_file import Secret, StrictModel
+from vivant.mqtt_read_ahead import ReadAheadClient
 from vivant.wire.topics import DEFAULT_ROOT, Topics
 
 _SCHEMES = {"mqtt": (1883, False), "mqtts": (8883, True)}
@@ -107,10 +108,19 @@ class MqttSettings(StrictModel):
 
 
 def new_client(
-    settings: MqttSettings, client_id: str, *, clean_session: bool = False
+    settings: MqttSettings,
+    client_id: str,
+    *,
+    clean_session: bool = False,
+    read_ahead: bool = False,
 ) -> paho.Client:
-    """A paho client configured from *settings* (credentials, TLS); not yet connected."""
-    client = paho.Client(
+    """A paho client configured from *settings* (credentials, TLS); not yet connected.
+
+    *read_ahead* reads the broker in large chunks (:mod:`vivant.mqtt_read_ahead`): for a client
+    that receives a lot and runs paho's own loop (``loop_start``), not for one that runs its own
+    ``select`` around ``loop_read``.
+    """
+    client = (ReadAheadClient if read_ahead else paho.Client)(
         CallbackAPIVersion.VERSION2,
         client_id=settings.client_id or client_id,
         clean_session=clean_session,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from vivant.config_file import ConfigError, parse_yaml
 from vivant.mqtt import MqttSettings, new_client
+from vivant.mqtt_read_ahead import ReadAheadSocket
 
 
 def test_defaults_and_url_parts() -> None:
@@ -83,13 +84,19 @@ def test_hub_and_edge_files_with_a_wildcard_identity_fail_at_the_line(side: str,
 
 
 @pytest.mark.mosquitto
-def test_a_client_sends_each_packet_at_once(system_broker_url: str) -> None:
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_client_sends_each_packet_at_once(system_broker_url: str, read_ahead: bool) -> None:
     """Nagle's algorithm is off: a packet never waits for the broker to acknowledge the last."""
     settings = MqttSettings(url=system_broker_url)
-    client = new_client(settings, f"nodelay-{uuid.uuid4().hex[:8]}", clean_session=True)
+    client = new_client(
+        settings, f"nodelay-{uuid.uuid4().hex[:8]}", clean_session=True, read_ahead=read_ahead
+    )
     client.connect(settings.host, settings.port)
     try:
         sock = client.socket()
+        if read_ahead:
+            assert isinstance(sock, ReadAheadSocket)
+            sock = sock.raw
         assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
