@@ -5,10 +5,9 @@ mix). Each is screened once: the topic must name a node registered at the site, 
 follow the wire contract (:mod:`vivant.wire`, the one place its rules are written) and its room
 must be one the node serves. The verdict is a plain tuple (only str, int, float and tuples): the
 facts to apply, or the reason for the rejection, which the ingest engine counts and logs. The
-hub's MQTT reader thread screens each message as it arrives (:mod:`hub.mqtt_link`), while the
-engine's thread waits on the database; screening in the MQTT worker process instead was measured
-and dropped: on two cores it made the worker the slow process (CHANGELOG, Known issues). The
-engine then works on small named tuples rather than pydantic models on its hot path.
+hub's MQTT worker process screens each message as it arrives (:mod:`hub.mqtt_worker`), so that
+this work runs beside the ingest engine, on the other core; the verdict crosses the pipe with the
+message. The engine then works on small named tuples rather than pydantic models on its hot path.
 
 Anything else (badge taps, status, telemetry, third-party topics, the hub's own publications) is
 not screened here (``None``): the engine classifies it itself.

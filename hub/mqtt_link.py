@@ -2,10 +2,10 @@
 
 The connection itself runs in a worker process (:mod:`hub.mqtt_worker`), so that paho's network
 loop does not compete with the ingest engine for the interpreter lock; this module is the hub's
-side of it. A reader thread turns the worker's batches into :class:`Inbound` messages on the
-bounded ingest queue (:mod:`hub.inbox`), screening BLE windows and sensor readings on the way
-(:mod:`hub.admission`: that work then overlaps the engine's database work, during which the
-engine's thread releases the interpreter lock); it never touches the database.
+side of it. The worker screens BLE windows and sensor readings (:mod:`hub.admission`) against the
+registry it is given; a reader thread turns its batches, verdicts included, into
+:class:`Inbound` messages on the bounded ingest queue (:mod:`hub.inbox`); it never touches the
+database.
 
 Acknowledgements are manual (``manual_ack_set``): a QoS 1 message is acknowledged to the broker
 only after the batch that holds it is committed, so a hub killed at any moment loses nothing it
@@ -27,12 +27,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import IO, Any
 
-from hub.admission import Verdict
+from hub.admission import Registry
 from hub.inbox import Inbound, Inbox
-from hub.metrics import LogLimiter
 from hub.mqtt_worker import Message, WorkerSpec, read_frame, spec_to_json, write_frame
 from vivant.mqtt import MqttSettings, new_client
 
@@ -53,14 +51,14 @@ class HubMqtt:
         subscriptions: list[str] | None = None,
         link: str = "",
         status_topic: str | None = None,
-        screen: Callable[[str, bytes], Verdict | None] | None = None,
+        registry: Registry | None = None,
     ) -> None:
+        """*registry*: the nodes whose BLE windows and sensor readings the worker screens
+        (``None``: none, the engine classifies every message itself)."""
         self.settings = settings
         self.topics = settings.topics
         self.link = link
         self._queue = inbox
-        self._screen = screen or _unscreened
-        self._limiter = LogLimiter(log)
         self._stopping = threading.Event()
         self.connected = threading.Event()
         if link:  # one persistent session per group of sites (see hub.cluster)
@@ -76,6 +74,8 @@ class HubMqtt:
             ],
             status_topic=status_topic or self.topics.hub_status,
             announce=[(t, p.decode("utf-8")) for t, p in on_connect_publish or []],
+            topic_root=registry.root if registry else "",
+            nodes=WorkerSpec.nodes_of(registry) if registry else [],
         )
         self._write_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -185,28 +185,13 @@ class HubMqtt:
             self._spawn()
 
     def _enqueue(self, batch: list[Message], worker: int) -> None:
-        link, screened = self.link, self._screened
+        link = self.link
         items = [
             Inbound(
-                topic, payload, qos, mid, retain, received_at, received_mono, link, worker,
-                screened(topic, payload),
+                topic, payload, qos, mid, retain, received_at, received_mono, link, worker, verdict
             )
-            for topic, payload, qos, mid, retain, received_at, received_mono in batch
-        ]  # fmt: skip
+            for topic, payload, qos, mid, retain, received_at, received_mono, verdict in batch
+        ]
         # Waits while the inbox is full (back-pressure, see the module docstring), unless the hub
         # is stopping.
         self._queue.put_many(items, self._stopping)
-
-    def _screened(self, topic: str, payload: bytes) -> Verdict | None:
-        """The verdict on a message; ``None`` if screening failed unexpectedly: the engine then
-        screens it again and, if that fails too, drops it alone and counts it (hub.ingest)."""
-        try:
-            return self._screen(topic, payload)
-        except Exception as error:  # a bug must not end the reader: the message goes on as is
-            self._limiter.warning("screening", "could not screen %s: %r", topic, error)
-            return None
-
-
-def _unscreened(_topic: str, _payload: bytes) -> None:
-    """No screening: the engine classifies every message itself."""
-    return None

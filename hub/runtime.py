@@ -121,9 +121,8 @@ class HubRuntime:
         self.groups: set[str] = set()  # the groups of sites this process serves (cluster)
         self.watch: OccupancyWatch | None = None  # occupancy of the other groups (cluster)
         self._inbox = Inbox(config.ingest.queue_size)
-        # BLE windows and sensor readings are screened as they arrive, in the MQTT reader thread
-        # (hub.mqtt_link): that Python work then runs while the ingest engine's thread is in the
-        # database, which releases the interpreter lock.
+        # BLE windows and sensor readings are screened as they arrive, in the MQTT worker process
+        # (hub.mqtt_worker): that work then runs on the other core, beside the ingest engine.
         self._registry = Registry.of(config)
         self._started_mono = 0.0
         self._last_round_mono: float | None = None
@@ -209,7 +208,7 @@ class HubRuntime:
                 subscriptions=[f"{config.mqtt.topic_root}/{site}/#" for site in sites],
                 link=group,
                 status_topic=f"{config.mqtt.topic_root}/hub/{group}",
-                screen=self._registry.screen,
+                registry=self._registry,
             )
         announce = discovery_messages(config) if config.home_assistant_discovery else []
         return HubMqtt(
@@ -217,7 +216,7 @@ class HubRuntime:
             self._inbox,
             extra_subscriptions=subscriptions(config.thirdparty),
             on_connect_publish=announce,
-            screen=self._registry.screen,
+            registry=self._registry,
         )
 
     def served_sites(self) -> set[str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from hub.admission import Registry, Verdict
+from hub.admission import Registry
 from hub.inbox import Inbox
 from hub.mqtt_link import HubMqtt
 from hub.mqtt_worker import Message
@@ -18,14 +16,18 @@ REGISTRY = Registry(ROOT, {("ekilibre", "pi-accueil"): frozenset({"accueil"})})
 
 
 def frame(*topics: str) -> list[Message]:
+    """Messages as the worker forwards them, screened by the same registry."""
     body = {"id": "w1", "ts": int(time.time() * 1000), "room": "accueil", "window_s": 5}
     payload = json.dumps({**body, "anonymous": 1}).encode()
-    return [(t, payload, 1, i, False, time.time(), time.monotonic()) for i, t in enumerate(topics)]
+    return [
+        (t, payload, 1, i, False, time.time(), time.monotonic(), REGISTRY.screen(t, payload))
+        for i, t in enumerate(topics)
+    ]
 
 
-def test_ble_windows_are_screened_on_arrival_and_the_rest_left_to_the_engine() -> None:
+def test_the_workers_verdicts_reach_the_inbox_with_their_messages() -> None:
     inbox = Inbox(10)
-    link = HubMqtt(MqttSettings(), inbox, screen=REGISTRY.screen)
+    link = HubMqtt(MqttSettings(), inbox, registry=REGISTRY)
     link._enqueue(frame(f"{ROOT}/ekilibre/pi-accueil/ble", f"{ROOT}/ekilibre/pi-accueil/badge"), 1)
     window, badge = inbox.take(10)
     assert window.verdict is not None
@@ -34,15 +36,16 @@ def test_ble_windows_are_screened_on_arrival_and_the_rest_left_to_the_engine() -
     assert (window.worker, badge.mid) == (1, 1)
 
 
-def test_a_failing_screen_lets_the_message_through_unscreened(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def broken(_topic: str, _payload: bytes) -> Verdict | None:
-        raise RuntimeError("a bug")
-
-    inbox = Inbox(10)
-    link = HubMqtt(MqttSettings(), inbox, screen=broken)
-    link._enqueue(frame(f"{ROOT}/ekilibre/pi-accueil/ble"), 1)
-    (message,) = inbox.take(10)
-    assert message.verdict is None  # the engine screens it again, and isolates it if it fails
-    assert "could not screen" in caplog.text
+def test_the_worker_is_given_the_registered_nodes() -> None:
+    registry = Registry(
+        ROOT,
+        {
+            ("ekilibre", "pi-accueil"): frozenset({"accueil", "cuisine"}),
+            ("rooftop", "pi-terrasse"): frozenset({"terrasse"}),
+        },
+    )
+    spec = HubMqtt(MqttSettings(), Inbox(10), registry=registry)._spec
+    assert spec.registry() is not None
+    assert spec.registry().rooms == registry.rooms  # type: ignore[union-attr]
+    assert spec.topic_root == ROOT
+    assert HubMqtt(MqttSettings(), Inbox(10))._spec.registry() is None  # screens nothing
