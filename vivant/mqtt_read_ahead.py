@@ -19,7 +19,6 @@ only slower; ``tests/vivant/test_mqtt_read_ahead.py`` says so when paho is upgra
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -75,8 +74,8 @@ class ReadAheadSocket:
         self._sock.setsockopt(level, option, value)
 
     @property
-    def raw(self) -> socket.socket | Any:
-        """The socket underneath."""
+    def raw(self) -> Any:
+        """The socket underneath (a ``socket.socket``, TLS's, or paho's WebSocket wrapper)."""
         return self._sock
 
 

@@ -45,7 +45,7 @@ def test_the_worker_is_given_the_registered_nodes() -> None:
         },
     )
     spec = HubMqtt(MqttSettings(), Inbox(10), registry=registry)._spec
-    assert spec.registry() is not None
-    assert spec.registry().rooms == registry.rooms  # type: ignore[union-attr]
-    assert spec.topic_root == ROOT
+    rebuilt = spec.registry()
+    assert rebuilt is not None
+    assert (rebuilt.root, rebuilt.rooms) == (ROOT, registry.rooms)
     assert HubMqtt(MqttSettings(), Inbox(10))._spec.registry() is None  # screens nothing
