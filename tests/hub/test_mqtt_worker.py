@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -13,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hub.admission import Registry
 from hub.inbox import Inbound, Inbox
 from hub.mqtt_link import HubMqtt
-from hub.mqtt_worker import Message, Worker, WorkerSpec
+from hub.mqtt_worker import Message, Worker, WorkerSpec, read_frame
 from tests.support.waiting import wait_until
 from vivant.mqtt import MqttSettings
 from vivant.wire.errors import RejectReason
@@ -122,3 +124,36 @@ def test_a_screening_bug_leaves_that_message_unscreened_and_the_rest_screened(
     assert last[7] is not None
     assert last[7][3] == "w2"
     assert "could not screen" in caplog.text
+
+
+# A child that writes large frames to its stdout while a 0.5 ms interval timer interrupts it: a
+# frame of 256 kB fills the pipe (64 kB) several times, so writes block and signals cut them.
+_INTERRUPTED_WRITER = """
+import signal, sys
+from hub.mqtt_worker import write_frame
+signal.signal(signal.SIGALRM, lambda *_: None)
+signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+for index in range(int(sys.argv[1])):
+    write_frame(sys.stdout.buffer, ("m", index, b"x" * 262_144))
+"""
+
+
+def test_frames_survive_signals_interrupting_their_writes_to_a_full_pipe() -> None:
+    # Written through the buffered stream, a frame lost its tail once in a few hundred here
+    # (CPython 3.11), and the reader took the next frame's bytes for it: "bad marshal data".
+    frames = 300
+    child = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_WRITER, str(frames)], stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    read: list[int] = []
+    try:
+        while (frame := read_frame(child.stdout)) is not None:
+            assert frame == ("m", len(read), b"x" * 262_144)
+            read.append(frame[1])
+            time.sleep(0.001)  # a reader slower than the writer: the pipe stays full
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    assert len(read) == frames
