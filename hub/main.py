@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from datetime import UTC, datetime
@@ -30,6 +31,22 @@ def load_config(path: Path) -> HubConfig | None:
         return None
 
 
+def freeze_startup_objects() -> None:
+    """Leave what the hub built to start out of the cyclic garbage collector's full passes.
+
+    Modules, the web application, SQLAlchemy's and pydantic's structures, the configuration:
+    objects that live as long as the process. Every full pass of the collector walked all of
+    them, for nothing to collect: measured, a full pass took 0.15–0.2 s of the ingest engine's
+    time, about one per 20,000 messages under a backlog, and the hub drained a QoS 0 backlog
+    12 % faster without them (one run alternating both, 4 rounds each). ``gc.freeze`` moves
+    them to the permanent generation; objects made afterwards are collected as before. Only in
+    the hub's own process (``vivant hub``): tests that start and stop many hubs in one process
+    would keep each one's leftovers.
+    """
+    gc.freeze()
+    log.info("startup objects left out of garbage collection: %d", gc.get_freeze_count())
+
+
 def run(config_path: Path, instance: str | None = None, *, port: int | None = None) -> int:
     """Serve the hub until interrupted (as *instance* when several processes share the sites)."""
     config = load_config(config_path)
@@ -40,7 +57,7 @@ def run(config_path: Path, instance: str | None = None, *, port: int | None = No
         sys.stderr.write(f"{config_path}: several hub processes: give --instance ({names})\n")
         return 2
     server = uvicorn.Config(
-        create_app(config, instance),
+        create_app(config, instance, started=freeze_startup_objects),
         host=config.http.host,
         port=port or config.http.port,
         log_level="info",

@@ -77,11 +77,13 @@ def create_app(
     config: HubConfig,
     instance: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    started: Callable[[], None] | None = None,
 ) -> FastAPI:
     """Build the application; the hub runtime starts and stops with it.
 
     *instance* names this process when several share the sites (hub.cluster); *clock* replaces
-    the time of the nudge scheduler and deliveries (tests travel in time).
+    the time of the nudge scheduler and deliveries (tests travel in time); *started* is called
+    once the runtime has started, before the first request.
     """
     runtime = (
         HubRuntime(config, instance) if clock is None else HubRuntime(config, instance, clock=clock)
@@ -91,6 +93,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await warm_up(app)
         await runtime.start()
+        if started is not None:
+            started()
         watcher = asyncio.create_task(enrolment.watch(runtime.sessions), name="vivant-enrolment")
         try:
             yield

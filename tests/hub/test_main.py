@@ -3,6 +3,7 @@ browser) and ``nudges`` (the dry run a community manager reads, from the databas
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -188,3 +189,7 @@ def test_the_served_hub_keeps_link_tokens_and_config_secrets_out_of_its_logs(
     assert f"token={REDACTED}" in output
     assert token not in output
     assert secret_key not in output
+    # Once started, the served hub leaves its startup objects out of garbage collection.
+    frozen = re.search(r"startup objects left out of garbage collection: (\d+)", output)
+    assert frozen is not None, output[-2000:]
+    assert int(frozen[1]) > 10_000
