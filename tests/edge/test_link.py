@@ -263,8 +263,9 @@ def test_stop_without_a_broker_is_quick(
     harness.put_badges(2)
     harness.link.start()
     started = time.monotonic()
-    harness.link.stop(timeout=3, flush_s=2)
-    assert time.monotonic() - started < 1.0
+    harness.link.stop(timeout=10, flush_s=8)
+    # Without a broker there is nothing to flush: stop does not wait out flush_s (nor timeout).
+    assert time.monotonic() - started < 4.0
     assert harness.outbox.depth() == 2, "kept for the next run"
     with contextlib.suppress(RuntimeError):
         broker.start()

@@ -97,14 +97,12 @@ async def test_tap_greets_member_by_first_name_with_todays_moment(
 ) -> None:
     topic = f"{topic_root}/{SITE}/{NODE}/badge"
     async with SseClient(hub.events_url).open() as sse:
-        started = time.monotonic()
         send(system_broker_url, topic, json.dumps(badge_payload("t1")))
-        greeting = (await sse.next("greeting", within=1.0)).json()
-        elapsed = time.monotonic() - started
+        # Latency is a figure of benchmarks.tap_to_greeting, not a timed assertion here.
+        greeting = (await sse.next("greeting", within=10)).json()
     assert greeting["title"] == "Bonjour Camille !"
     assert [m["title"] for m in greeting["moments"]] == ["Petit-déjeuner des coworkers"]
     assert greeting["moments"][0]["room"] == "Cuisine"
-    assert elapsed < 1.0
     with hub.runtime.sessions() as session:
         sessions = session.scalars(select(PresenceSession)).all()
     assert [(s.site_id, s.arrival_source, s.departed_at) for s in sessions] == [
