@@ -31,6 +31,7 @@ exits without a clean disconnect, so the broker publishes the hub's Last Will (`
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import marshal
@@ -108,7 +109,11 @@ def write_frame(stream: IO[bytes], frame: tuple[Any, ...]) -> None:
     body = marshal.dumps(frame)
     data = memoryview(HEADER.pack(len(body)) + body)
     stream.flush()  # nothing buffered may come after the frame
-    fd = stream.fileno()
+    try:
+        fd = stream.fileno()
+    except io.UnsupportedOperation:  # an in-memory stream: no system call to interrupt
+        stream.write(data)
+        return
     while data:
         data = data[os.write(fd, data) :]
 
