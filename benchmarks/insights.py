@@ -59,6 +59,11 @@ class World:
     cpus: list[float] = field(default_factory=list)
     servers: list[float] = field(default_factory=list)  # PostgreSQL's process, when readable
 
+    @property
+    def server_known(self) -> bool:
+        """Whether every report's server CPU time was read (PostgreSQL on this machine)."""
+        return bool(self.servers) and len(self.servers) == len(self.cpus)
+
 
 def build(url: str, sites: int) -> World:
     """Simulate, write and roll up a world of *sites* sites; prints its size and build times."""
@@ -136,14 +141,14 @@ def report(world: World) -> list[SiteInsights]:
 
 def work(world: World) -> list[float]:
     """CPU seconds of each report: this process's, and its server process's when known."""
-    if len(world.servers) != len(world.cpus):
+    if not world.server_known:
         return world.cpus
     return [c + s for c, s in zip(world.cpus, world.servers, strict=True)]
 
 
 def timed(world: World, i: int) -> str:
     """The figures of the *i*-th report of *world*: wall time, CPU (and the server's CPU)."""
-    server = f" + server {world.servers[i]:.2f}" if len(world.servers) == len(world.walls) else ""
+    server = f" + server {world.servers[i]:.2f}" if world.server_known else ""
     return f"{world.walls[i]:.2f} s (CPU {world.cpus[i]:.2f}{server})"
 
 
@@ -233,7 +238,7 @@ def main() -> None:
             best = min(large.walls) / min(small.walls)
             middle = statistics.median(large.walls) / statistics.median(small.walls)
             cpu = statistics.median(work(large)) / statistics.median(work(small))
-            counted = "the report's and its server's" if large.servers else "the report's"
+            counted = "the report's and its server's" if large.server_known else "the report's"
             print(
                 f"{backend}: uncached report 30 sites / 3 sites = {best:.1f} (best of each; "
                 f"medians: {middle:.1f}; goal ≤ 10); CPU time ({counted}): {cpu:.2f} (medians)"
