@@ -118,6 +118,9 @@ async def test_telemetry_is_retained_and_describes_the_node(
     topic = Topics(topic_root).node(SITE, NODE, EdgeKind.TELEMETRY)
     async with running(agent):
         await wait_until(lambda: agent.outbox.depth() == 0)
+        # Once a telemetry message has gone out, a subscriber arriving later is greeted by it.
+        with subscribed(broker.url, topic) as early:
+            await asyncio.to_thread(early.wait_for, "/telemetry", lambda m: len(m) >= 1)
         with subscribed(broker.url, topic) as sub:
             got = await asyncio.to_thread(sub.wait_for, "/telemetry", lambda m: len(m) >= 2)
     first = decode_edge(EdgeKind.TELEMETRY, got[0].payload)
