@@ -14,9 +14,13 @@ each, and medians). Goal (issue 7): the uncached report under 1 s for the small 
 process is printed beside the wall time, and on PostgreSQL the CPU time of the server process
 that ran its queries (read from ``/proc`` when the server runs on this machine): on a shared
 machine the wall time also measures the other processes, while the CPU times measure the
-report's own work, whose ratio is printed too.
+report's own work, whose ratio is printed too. Neither is steady on a shared virtual machine
+(the hypervisor's steal counts as CPU time): ``--instructions`` also counts the instructions one
+report executes in this process, under Valgrind (:mod:`benchmarks.instructions`), the same
+from one run to the next, and prints their ratio.
 
     .venv/bin/python -m benchmarks.insights [--postgres URL] [--skip-large] [--repeat 3]
+        [--instructions]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import gc
 import os
 import secrets
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,6 +41,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from benchmarks import instructions
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.migrate import upgrade
 from hub.insights.cache import LruCache, watermark
@@ -53,6 +59,7 @@ class World:
     """One synthetic world written and rolled up in its own database, ready to be reported."""
 
     sites: int
+    url: str
     engine: Engine
     sessions: sessionmaker[Session]
     walls: list[float] = field(default_factory=list)
@@ -99,7 +106,7 @@ def build(url: str, sites: int) -> World:
         f"first rollup {rolled - written:.1f} s",
         flush=True,
     )
-    return World(sites, engine, sessions)
+    return World(sites, url, engine, sessions)
 
 
 def server_process(session: Session) -> Path | None:
@@ -192,6 +199,32 @@ def measure(worlds: list[World], repeat: int) -> None:
         views(world, site_ids[world.sites])
 
 
+def repeat_reports(url: str, times: int) -> None:
+    """Report every site of the world at *url* *times* times (what the instruction counts run)."""
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        session.execute(text("SELECT 1"))  # connect before the work
+    for _ in range(times):
+        with sessions() as session:
+            insights(session, START, END)
+    engine.dispose()
+
+
+def count_instructions(world: World) -> int:
+    """Instructions of one (warm) report of *world*, counted under cachegrind."""
+    began = time.perf_counter()
+    count = instructions.per_repetition(
+        lambda n: [sys.executable, "-m", "benchmarks.insights", "--reports", world.url, str(n)]
+    )
+    print(
+        f"  {world.sites} sites: instructions of one report: {count / 1e9:.2f} G "
+        f"(this process; counted in {time.perf_counter() - began:.0f} s)",
+        flush=True,
+    )
+    return count
+
+
 def postgres_database(admin_url: str) -> tuple[str, str]:
     """Create a database of our own; returns its URL and name."""
     name = f"vivant_bench_{secrets.token_hex(4)}"
@@ -217,7 +250,18 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true", help="only 3 sites")
     parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
     parser.add_argument("--repeat", type=int, default=3, help="uncached reports per world")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each world's instructions under valgrind (minutes per world)",
+    )
+    parser.add_argument("--reports", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.reports:
+        repeat_reports(args.reports[0], int(args.reports[1]))
+        return
+    if args.instructions and not instructions.available():
+        parser.error("--instructions needs valgrind (apt-get install valgrind)")
     sizes = [3] if args.skip_large else [3, 30]
     for backend in (args.only,) if args.only else ("sqlite", "postgresql"):
         print(f"{backend}:")
@@ -233,6 +277,7 @@ def main() -> None:
                 worlds.append(build(url, sites))
                 stack.callback(worlds[-1].engine.dispose)
             measure(worlds, args.repeat)
+            counts = [count_instructions(w) for w in worlds] if args.instructions else []
         if len(worlds) == 2:
             small, large = worlds
             best = min(large.walls) / min(small.walls)
@@ -243,6 +288,8 @@ def main() -> None:
                 f"{backend}: uncached report 30 sites / 3 sites = {best:.1f} (best of each; "
                 f"medians: {middle:.1f}; goal ≤ 10); CPU time ({counted}): {cpu:.2f} (medians)"
             )
+        if len(counts) == 2:
+            print(f"{backend}: instructions 30 sites / 3 sites = {counts[1] / counts[0]:.3f}")
 
 
 if __name__ == "__main__":
