@@ -4,8 +4,9 @@ Wall time and even CPU time move with the machine's other load: on a shared virt
 same report took 4.9 to 6.6 s of its own CPU time from one run to the next (the hypervisor's
 steal is counted as the process's time). The number of instructions executed does not: it is the
 same from one run to the next within a fraction of a percent, so the ratio of two of them says
-how the *work* grows, which is what a scaling goal is about. SQLite tracks its own performance
-this way (``cachegrind`` instruction counts of its speed test).
+how the *work* grows, which is what a scaling goal is about. SQLite's developers measure its CPU
+usage the same way ("Measuring and Reducing CPU Usage in SQLite": cachegrind over a standard
+workload).
 
 A command is run twice under ``valgrind --tool=cachegrind --cache-sim=no``: once doing the work
 *once* and once doing it *twice* (both after the same start-up: imports, connection). The
@@ -59,12 +60,13 @@ def _start(command: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
 
 def per_repetition(command: Callable[[int], Sequence[str]]) -> int:
     """Instructions of one warm repetition of the work ``command(n)`` does *n* times."""
+    commands = {n: list(command(n)) for n in (1, 2)}
     with tempfile.TemporaryDirectory() as tmp:
-        logs = {n: Path(tmp) / f"run{n}.log" for n in (1, 2)}
-        runs = {n: _start(command(n), logs[n]) for n in (1, 2)}
+        logs = {n: Path(tmp) / f"run{n}.log" for n in commands}
+        runs = {n: _start(commands[n], logs[n]) for n in commands}
         for n, run in runs.items():
             if run.wait() != 0:
-                what = " ".join(command(n))
+                what = " ".join(commands[n])
                 raise RuntimeError(f"{what} failed under valgrind (exit {run.returncode})")
-        counts = {n: parse(logs[n].read_text()) for n in (1, 2)}
+        counts = {n: parse(logs[n].read_text()) for n in commands}
     return counts[2] - counts[1]
